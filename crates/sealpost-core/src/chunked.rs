@@ -111,6 +111,29 @@ impl ChunkKeys {
         }
     }
 
+    /// Keys for the spec's "raw mode" appendix: the AEAD key and base nonce are given directly,
+    /// for protocols that derive them themselves, and no input key, salt or context is
+    /// involved. The commitment is all zeros (there is none in raw mode); use
+    /// [`seal_chunk`](Self::seal_chunk) and [`open_chunk`](Self::open_chunk) on the chunks.
+    pub fn from_raw(key: &[u8; 32], base_nonce: [u8; 12]) -> ChunkKeys {
+        ChunkKeys {
+            aead: Aes256Gcm::new_from_slice(key).expect("32-byte key"),
+            base_nonce,
+            commitment: [0u8; COMMITMENT_SIZE],
+        }
+    }
+
+    /// Seals `buf` in place as chunk `index` (empty associated data) and returns the tag.
+    pub fn seal_chunk(&self, index: u64, buf: &mut [u8]) -> [u8; TAG_SIZE] {
+        self.seal(index, buf)
+    }
+
+    /// Opens chunk `index` in place; `buf` is the ciphertext without the tag. On failure the
+    /// contents of `buf` are unspecified and must not be used.
+    pub fn open_chunk(&self, index: u64, buf: &mut [u8], tag: &[u8]) -> Result<(), ChunkError> {
+        self.open(index, buf, tag)
+    }
+
     /// The nonce for chunk `index`: the base nonce XOR the big-endian counter.
     pub fn nonce(&self, index: u64) -> [u8; 12] {
         let mut nonce = self.base_nonce;

@@ -286,6 +286,16 @@ pub fn open_with_tenant_keys(
     })
 }
 
+impl std::fmt::Debug for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opened")
+            .field("header", &self.header)
+            .field("policy", &self.policy)
+            .field("plaintext_len", &self.plaintext.len())
+            .finish()
+    }
+}
+
 #[cfg(test)]
 #[path = "envelope_tests.rs"]
 mod tests;

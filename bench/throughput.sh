@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Compares Sealpost's streaming payload encryption with OpenSSL's AES-256-GCM on one core.
+#
+#   bench/throughput.sh            # 64 MiB message, 5 repetitions, openssl 3 s
+#   REPS=3 SIZE_MIB=16 OPENSSL_SECONDS=1 bench/throughput.sh   # quicker
+#
+# (a) `openssl speed -evp aes-256-gcm -bytes 16384 -seconds 3` (raw AES-256-GCM on 16 KiB
+#     buffers, the size of one Sealpost chunk);
+# (b) the `throughput` example: Encryptor/Decryptor of a 64 MiB message fed in 64 KiB pieces,
+#     best of a few runs;
+# both pinned to core 0 with `taskset` when it exists. Prints a table and whether the target
+# (ours >= 50 % of OpenSSL, one core, 16 KiB blocks) is met. Exits 0 either way; exits non-zero
+# only when something could not be run or parsed. MB = 10^6 bytes throughout.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+SIZE_MIB=${SIZE_MIB:-64}
+REPS=${REPS:-5}
+OPENSSL_SECONDS=${OPENSSL_SECONDS:-3}
+CORE=${CORE:-0}
+TARGET_PERCENT=50
+
+say() { printf '%s\n' "$*"; }
+die() { say "throughput.sh: $*" >&2; exit 1; }
+
+if ! command -v openssl >/dev/null 2>&1; then
+  say "openssl is missing; installing it with apt-get"
+  if [ "$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openssl >/dev/null \
+    || die "could not install openssl"
+fi
+
+pin=()
+if command -v taskset >/dev/null 2>&1; then
+  pin=(taskset -c "$CORE")
+  pinned="core $CORE (taskset -c $CORE)"
+else
+  pinned="not pinned (taskset not found)"
+fi
+
+say "Building the throughput example (release)..."
+cargo build --quiet --release --example throughput -p sealpost-core
+target_dir=$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
+  sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+bin="${target_dir:-target}/release/examples/throughput"
+[ -x "$bin" ] || die "built binary not found at $bin"
+
+# (a) OpenSSL. `-mr` prints a machine-readable "+F:<n>:AES-256-GCM:<bytes per second>" line;
+# the human-readable "AES-256-GCM  1234.56k" line (1000s of bytes per second) is the fallback.
+say "Running openssl speed (${OPENSSL_SECONDS} s, 16384-byte blocks, $pinned)..."
+openssl_out=$("${pin[@]}" openssl speed -mr -evp aes-256-gcm -bytes 16384 -seconds "$OPENSSL_SECONDS" 2>&1) \
+  || die "openssl speed failed: $openssl_out"
+openssl_mbps=$(printf '%s\n' "$openssl_out" | awk -F: '/^\+F:/ && toupper($3) ~ /AES-256-GCM/ { printf "%.1f", $4 / 1e6; exit }')
+if [ -z "$openssl_mbps" ]; then
+  openssl_out=$("${pin[@]}" openssl speed -evp aes-256-gcm -bytes 16384 -seconds "$OPENSSL_SECONDS" 2>&1) \
+    || die "openssl speed failed: $openssl_out"
+  openssl_mbps=$(printf '%s\n' "$openssl_out" | awk 'toupper($1) ~ /^AES-256-GCM$/ && $2 ~ /k$/ { sub(/k$/, "", $2); printf "%.1f", $2 / 1000; exit }')
+fi
+[ -n "$openssl_mbps" ] || die "could not parse the output of openssl speed:
+$openssl_out"
+
+# (b) Ours, on the same core.
+say "Running the throughput example (${SIZE_MIB} MiB, best of ${REPS}, $pinned)..."
+ours_out=$("${pin[@]}" "$bin" --size-mib "$SIZE_MIB" --reps "$REPS") || die "throughput example failed"
+value() { printf '%s\n' "$ours_out" | sed -n "s/^$1=//p"; }
+enc_mbps=$(value encrypt_MBps)
+dec_mbps=$(value decrypt_MBps)
+[ -n "$enc_mbps" ] && [ -n "$dec_mbps" ] || die "could not parse the example's output:
+$ours_out"
+
+percent() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", 100 * a / b }'; }
+enc_pct=$(percent "$enc_mbps" "$openssl_mbps")
+dec_pct=$(percent "$dec_mbps" "$openssl_mbps")
+
+say ""
+say "Machine: $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1), $(nproc) logical CPUs; $(openssl version)"
+say "Pinning: $pinned"
+say ""
+printf '| %-52s | %10s | %10s |\n' "measurement" "MB/s" "vs openssl"
+printf '|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..54})" "$(printf -- '-%.0s' {1..12})" "$(printf -- '-%.0s' {1..12})"
+printf '| %-52s | %10s | %10s |\n' "openssl speed -evp aes-256-gcm, 16 KiB blocks" "$openssl_mbps" "100.0 %"
+printf '| %-52s | %10s | %10s |\n' "sealpost Encryptor, ${SIZE_MIB} MiB in 64 KiB pieces" "$enc_mbps" "$enc_pct %"
+printf '| %-52s | %10s | %10s |\n' "sealpost Decryptor, ${SIZE_MIB} MiB in 64 KiB pieces" "$dec_mbps" "$dec_pct %"
+say ""
+
+met() { awk -v p="$1" -v t="$TARGET_PERCENT" 'BEGIN { exit !(p >= t) }'; }
+if met "$enc_pct" && met "$dec_pct"; then
+  say "TARGET MET: encryption ($enc_pct %) and decryption ($dec_pct %) are both >= ${TARGET_PERCENT} % of OpenSSL (one core, 16 KiB blocks)."
+else
+  say "TARGET NOT MET: encryption $enc_pct %, decryption $dec_pct % of OpenSSL; the target is >= ${TARGET_PERCENT} % for both (one core, 16 KiB blocks)."
+fi
+exit 0
