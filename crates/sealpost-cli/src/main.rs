@@ -1,1 +1,68 @@
-fn main(){}
+//! `sealpost`: the one command for operators and scripts.
+//!
+//! `main` parses arguments, runs one command, and prints any error as a single line that says
+//! what to do next; exit status 0 on success, 1 on any failure, 2 on a usage error. Commands
+//! write their result to stdout only once they have fully succeeded.
+
+#![forbid(unsafe_code)]
+
+mod cmd;
+mod error;
+mod tenant;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Sealpost: open, self-hostable message encryption.
+#[derive(Parser)]
+#[command(name = "sealpost", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create and manage tenants (organizations and their keys).
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Protect a message: read RFC 5322 mail on stdin, write the wrapper mail to stdout.
+    Encrypt(cmd::encrypt::Args),
+    /// Print the readable header of a wrapper .eml, message.html or envelope as JSON.
+    Inspect(cmd::inspect::Args),
+    /// Recover the original message with the tenant's own private keys (compliance path).
+    Decrypt(cmd::decrypt::Args),
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Make a tenant directory: license and signing key pairs and a settings file.
+    Init(cmd::tenant_init::Args),
+}
+
+/// The tenant directory argument shared by several commands.
+#[derive(clap::Args, Debug)]
+pub struct TenantArg {
+    /// Tenant directory made by `sealpost tenant init`.
+    #[arg(long = "tenant", value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Tenant(TenantCommand::Init(a)) => cmd::tenant_init::run(a),
+        Command::Encrypt(a) => cmd::encrypt::run(a),
+        Command::Inspect(a) => cmd::inspect::run(a),
+        Command::Decrypt(a) => cmd::decrypt::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sealpost: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
