@@ -12,7 +12,8 @@ use sealpost_core::hpke_seal::{self, ENC_LEN};
 use sealpost_core::{LicensePublicKey, LicenseSecretKey};
 use serde::Deserialize;
 
-const VECTORS: &str = include_str!("../../../tests/vectors/hpke/rfc9180-p256-sha256-aes256gcm.json");
+const VECTORS: &str =
+    include_str!("../../../tests/vectors/hpke/rfc9180-p256-sha256-aes256gcm.json");
 
 #[derive(Deserialize)]
 struct File {
@@ -105,10 +106,17 @@ impl TryCryptoRng for FixedRng {}
 #[test]
 fn rfc9180_base_p256_sha256_aes256gcm() {
     let file: File = serde_json::from_str(VECTORS).expect("vector file parses");
-    assert!(file.source.contains("cfrg/draft-irtf-cfrg-hpke"), "the vector file names its source");
+    assert!(
+        file.source.contains("cfrg/draft-irtf-cfrg-hpke"),
+        "the vector file names its source"
+    );
     let mut ran = 0;
     for v in &file.vectors {
-        assert_eq!((v.mode, v.kem_id, v.kdf_id, v.aead_id), (0, 0x0010, 0x0001, 0x0002), "only our suite, base mode");
+        assert_eq!(
+            (v.mode, v.kem_id, v.kdf_id, v.aead_id),
+            (0, 0x0010, 0x0001, 0x0002),
+            "only our suite, base mode"
+        );
         let info = unhex(&v.info);
 
         // Recipient key: DeriveKeyPair(ikmR) gives skRm and pkRm.
@@ -133,18 +141,36 @@ fn rfc9180_base_p256_sha256_aes256gcm() {
         assert!(rng.exhausted(), "seal must draw exactly ikmE from the RNG");
         assert_eq!(hex::encode(&sealed), hex::encode(&expected), "enc || ct");
 
-        assert_eq!(hpke_seal::open(&sk, &info, &aad, &expected).expect("open"), pt);
-        assert_eq!(hpke_seal::open(&parsed_sk, &info, &aad, &expected).expect("open"), pt);
+        assert_eq!(
+            hpke_seal::open(&sk, &info, &aad, &expected).expect("open"),
+            pt
+        );
+        assert_eq!(
+            hpke_seal::open(&parsed_sk, &info, &aad, &expected).expect("open"),
+            pt
+        );
 
         // And the usual negatives, so a vacuous `open` cannot pass.
         let mut bad = expected.clone();
         *bad.last_mut().unwrap() ^= 1;
-        assert!(hpke_seal::open(&sk, &info, &aad, &bad).is_err(), "modified tag");
+        assert!(
+            hpke_seal::open(&sk, &info, &aad, &bad).is_err(),
+            "modified tag"
+        );
         let mut bad = expected.clone();
         bad[ENC_LEN - 1] ^= 1;
-        assert!(hpke_seal::open(&sk, &info, &aad, &bad).is_err(), "modified enc");
-        assert!(hpke_seal::open(&sk, b"other info", &aad, &expected).is_err(), "wrong info");
-        assert!(hpke_seal::open(&sk, &info, b"other aad", &expected).is_err(), "wrong aad");
+        assert!(
+            hpke_seal::open(&sk, &info, &aad, &bad).is_err(),
+            "modified enc"
+        );
+        assert!(
+            hpke_seal::open(&sk, b"other info", &aad, &expected).is_err(),
+            "wrong info"
+        );
+        assert!(
+            hpke_seal::open(&sk, &info, b"other aad", &expected).is_err(),
+            "wrong aad"
+        );
         ran += 1;
     }
     assert!(ran > 0, "no RFC 9180 vector ran");
