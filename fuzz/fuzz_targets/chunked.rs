@@ -48,7 +48,10 @@ fn random_access(ciphertext: &[u8]) -> Result<Vec<u8>, ChunkError> {
         out.extend_from_slice(&ra.decrypt_chunk(i)?);
     }
     assert_eq!(out.len() as u64, ra.plaintext_len());
-    assert_eq!(ra.chunk_ciphertext(ra.chunk_count()), Err(ChunkError::OutOfRange));
+    assert_eq!(
+        ra.chunk_ciphertext(ra.chunk_count()),
+        Err(ChunkError::OutOfRange)
+    );
     Ok(out)
 }
 
@@ -64,7 +67,11 @@ fuzz_target!(|data: &[u8]| {
     // Random access checks no order between chunks; it must succeed exactly when the message
     // is authentic, and then give the same bytes.
     let ra = random_access(ciphertext);
-    assert_eq!(whole.is_ok(), ra.is_ok(), "random access and one-shot decryption disagree");
+    assert_eq!(
+        whole.is_ok(),
+        ra.is_ok(),
+        "random access and one-shot decryption disagree"
+    );
     if let (Ok(w), Ok(r)) = (&whole, &ra) {
         assert_eq!(w, r);
     }

@@ -13,7 +13,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let header = envelope.header();
-    assert_eq!(header.encode(), envelope.header_bytes(), "a header has exactly one encoding");
+    assert_eq!(
+        header.encode(),
+        envelope.header_bytes(),
+        "a header has exactly one encoding"
+    );
     let _ = header.message_id.reference();
     let _ = envelope.header_hash();
     let _ = format!("{envelope:?}");

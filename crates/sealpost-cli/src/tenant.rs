@@ -95,7 +95,8 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> CliResult<()> {
     let _ = mode;
     let _ = fs::remove_file(&tmp);
     let mut f = opts.open(&tmp).map_err(|e| io_error("create", &tmp, e))?;
-    f.write_all(contents).map_err(|e| io_error("write", &tmp, e))?;
+    f.write_all(contents)
+        .map_err(|e| io_error("write", &tmp, e))?;
     f.sync_all().map_err(|e| io_error("sync", &tmp, e))?;
     fs::rename(&tmp, path).map_err(|e| io_error("rename into place", path, e))
 }
@@ -121,7 +122,12 @@ impl Tenant {
             )
         })?;
         for t in &settings.templates {
-            t.validate().map_err(|e| CliError::new(format!("{}: {e}", path.display()), "fix the template definition"))?;
+            t.validate().map_err(|e| {
+                CliError::new(
+                    format!("{}: {e}", path.display()),
+                    "fix the template definition",
+                )
+            })?;
         }
         Ok(Tenant {
             dir: dir.to_path_buf(),
@@ -130,7 +136,12 @@ impl Tenant {
     }
 
     /// Writes a new tenant directory; refuses to overwrite one.
-    pub fn create(dir: &Path, settings: Settings, license: &LicenseSecretKey, signing: &SigningKey) -> CliResult<Tenant> {
+    pub fn create(
+        dir: &Path,
+        settings: Settings,
+        license: &LicenseSecretKey,
+        signing: &SigningKey,
+    ) -> CliResult<Tenant> {
         if dir.join(SETTINGS_FILE).exists() {
             return Err(CliError::new(
                 format!("{} already holds a tenant", dir.display()),
@@ -142,12 +153,21 @@ impl Tenant {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            fs::set_permissions(&keys, fs::Permissions::from_mode(0o700)).map_err(|e| io_error("protect", &keys, e))?;
+            fs::set_permissions(&keys, fs::Permissions::from_mode(0o700))
+                .map_err(|e| io_error("protect", &keys, e))?;
         }
         let lid = license.public_key().key_id().to_string();
         let sid = signing.verifying_key().key_id().to_string();
-        write_atomic(&key_path(dir, "license", &lid), license.to_pem().as_bytes(), 0o600)?;
-        write_atomic(&key_path(dir, "signing", &sid), signing.to_pem().as_bytes(), 0o600)?;
+        write_atomic(
+            &key_path(dir, "license", &lid),
+            license.to_pem().as_bytes(),
+            0o600,
+        )?;
+        write_atomic(
+            &key_path(dir, "signing", &sid),
+            signing.to_pem().as_bytes(),
+            0o600,
+        )?;
         let text = format!(
             "# Sealpost tenant settings. Private keys live in keys/ (mode 0600): never share them.\n{}",
             toml::to_string_pretty(&settings).expect("settings serialize to TOML")
@@ -160,12 +180,20 @@ impl Tenant {
     }
 
     fn active<'a>(&self, entries: &'a [KeyEntry], what: &str) -> CliResult<&'a KeyEntry> {
-        entries.iter().find(|k| k.status == KeyStatus::Active).ok_or_else(|| {
-            CliError::new(
-                format!("tenant {} has no active {what} key", self.settings.tenant_id),
-                format!("mark one of the {what} keys in {SETTINGS_FILE} as status = \"active\""),
-            )
-        })
+        entries
+            .iter()
+            .find(|k| k.status == KeyStatus::Active)
+            .ok_or_else(|| {
+                CliError::new(
+                    format!(
+                        "tenant {} has no active {what} key",
+                        self.settings.tenant_id
+                    ),
+                    format!(
+                        "mark one of the {what} keys in {SETTINGS_FILE} as status = \"active\""
+                    ),
+                )
+            })
     }
 
     fn read_pem(&self, kind: &str, id: &str) -> CliResult<String> {
@@ -190,7 +218,10 @@ impl Tenant {
         self.settings
             .license_keys
             .iter()
-            .map(|k| LicenseSecretKey::from_pem(&self.read_pem("license", &k.id)?).map_err(|e| self.bad_key(e)))
+            .map(|k| {
+                LicenseSecretKey::from_pem(&self.read_pem("license", &k.id)?)
+                    .map_err(|e| self.bad_key(e))
+            })
             .collect()
     }
 
@@ -214,13 +245,24 @@ impl Tenant {
     pub fn template(&self, name: Option<&str>) -> CliResult<Template> {
         let name = name.unwrap_or(&self.settings.default_template);
         let key = template_key(name);
-        if let Some(t) = self.settings.templates.iter().find(|t| template_key(&t.name) == key) {
+        if let Some(t) = self
+            .settings
+            .templates
+            .iter()
+            .find(|t| template_key(&t.name) == key)
+        {
             return Ok(t.clone());
         }
         Template::builtin(name).ok_or_else(|| {
-            let mut names = vec![sealpost_core::policy::ENCRYPT_ONLY.to_string(), sealpost_core::policy::DO_NOT_FORWARD.to_string()];
+            let mut names = vec![
+                sealpost_core::policy::ENCRYPT_ONLY.to_string(),
+                sealpost_core::policy::DO_NOT_FORWARD.to_string(),
+            ];
             names.extend(self.settings.templates.iter().map(|t| t.name.clone()));
-            CliError::new(format!("unknown template {name:?}"), format!("use one of: {}", names.join(", ")))
+            CliError::new(
+                format!("unknown template {name:?}"),
+                format!("use one of: {}", names.join(", ")),
+            )
         })
     }
 

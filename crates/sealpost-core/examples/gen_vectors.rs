@@ -5,7 +5,9 @@
 mod vectors;
 
 fn main() -> std::io::Result<()> {
-    let dir = std::env::args().nth(1).unwrap_or_else(|| "tests/vectors/format".into());
+    let dir = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "tests/vectors/format".into());
     let dir = std::path::Path::new(&dir);
     std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join("keys.txt"), vectors::keys_file())?;
@@ -13,6 +15,10 @@ fn main() -> std::io::Result<()> {
     for case in &cases {
         std::fs::write(dir.join(format!("{}.vector", case.name)), case.render())?;
     }
-    println!("wrote {} vectors and keys.txt to {}", cases.len(), dir.display());
+    println!(
+        "wrote {} vectors and keys.txt to {}",
+        cases.len(),
+        dir.display()
+    );
     Ok(())
 }

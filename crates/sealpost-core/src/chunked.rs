@@ -178,6 +178,12 @@ pub struct Encryptor {
     pending: Vec<u8>,
 }
 
+impl Drop for Encryptor {
+    fn drop(&mut self) {
+        self.pending.zeroize();
+    }
+}
+
 impl Encryptor {
     /// Starts a message with a fresh random salt.
     pub fn new(input_key: &[u8; 32], context: &[u8], rng: &mut impl CryptoRng) -> Self {
@@ -235,7 +241,7 @@ impl Encryptor {
             out.extend_from_slice(&self.pending);
             let tag = self.keys.seal(index, &mut out[start..]);
             out.extend_from_slice(&tag);
-            self.pending.clear();
+            self.pending.zeroize();
         }
         // Full chunks straight from the input, encrypted in place in `out`. A chunk is only
         // written once at least one more byte follows it; otherwise it stays pending.
@@ -253,6 +259,7 @@ impl Encryptor {
 
     /// Encrypts what is pending and the always-short final chunk.
     pub fn finish(mut self, out: &mut Vec<u8>) -> Result<(), ChunkError> {
+        // (`self.pending` is wiped by `Drop`.)
         self.start(out);
         if self.pending.len() == CHUNK_SIZE {
             let index = self.next_counter()?;
@@ -260,14 +267,13 @@ impl Encryptor {
             out.extend_from_slice(&self.pending);
             let tag = self.keys.seal(index, &mut out[start..]);
             out.extend_from_slice(&tag);
-            self.pending.clear();
+            self.pending.zeroize();
         }
         let index = self.next_counter()?;
         let start = out.len();
         out.extend_from_slice(&self.pending);
         let tag = self.keys.seal(index, &mut out[start..]);
         out.extend_from_slice(&tag);
-        self.pending.zeroize();
         Ok(())
     }
 }
@@ -287,7 +293,11 @@ pub fn encrypt(
 }
 
 /// Decrypts a whole message in one call.
-pub fn decrypt(input_key: &[u8; 32], context: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>, ChunkError> {
+pub fn decrypt(
+    input_key: &[u8; 32],
+    context: &[u8],
+    ciphertext: &[u8],
+) -> Result<Vec<u8>, ChunkError> {
     let mut out = Vec::with_capacity(ciphertext.len());
     let mut dec = Decryptor::new(input_key, context);
     dec.update(ciphertext, &mut out)?;
@@ -356,7 +366,9 @@ impl Decryptor {
             let mut salt = [0u8; SALT_SIZE];
             salt.copy_from_slice(&self.pending[..SALT_SIZE]);
             let keys = ChunkKeys::derive(&self.input_key, &salt, &self.context);
-            let ok: bool = subtle::ConstantTimeEq::ct_eq(&keys.commitment[..], &self.pending[SALT_SIZE..]).into();
+            let ok: bool =
+                subtle::ConstantTimeEq::ct_eq(&keys.commitment[..], &self.pending[SALT_SIZE..])
+                    .into();
             self.pending.clear();
             if !ok {
                 return Err(self.fail(ChunkError::Commitment));
@@ -446,14 +458,22 @@ pub struct RandomAccess<'a> {
 
 impl<'a> RandomAccess<'a> {
     /// Checks the commitment and that the length is one a message can have.
-    pub fn new(input_key: &[u8; 32], context: &[u8], ciphertext: &'a [u8]) -> Result<Self, ChunkError> {
+    pub fn new(
+        input_key: &[u8; 32],
+        context: &[u8],
+        ciphertext: &'a [u8],
+    ) -> Result<Self, ChunkError> {
         if ciphertext.len() < PREFIX_SIZE + TAG_SIZE {
             return Err(ChunkError::Truncated);
         }
         let mut salt = [0u8; SALT_SIZE];
         salt.copy_from_slice(&ciphertext[..SALT_SIZE]);
         let keys = ChunkKeys::derive(input_key, &salt, context);
-        let ok: bool = subtle::ConstantTimeEq::ct_eq(&keys.commitment[..], &ciphertext[SALT_SIZE..PREFIX_SIZE]).into();
+        let ok: bool = subtle::ConstantTimeEq::ct_eq(
+            &keys.commitment[..],
+            &ciphertext[SALT_SIZE..PREFIX_SIZE],
+        )
+        .into();
         if !ok {
             return Err(ChunkError::Commitment);
         }
@@ -501,17 +521,23 @@ impl<'a> RandomAccess<'a> {
         let ct = self.chunk_ciphertext(index)?;
         let body = ct.len() - TAG_SIZE;
         let mut out = ct[..body].to_vec();
-        self.keys.open(index, &mut out, &ct[body..]).inspect_err(|_| out.zeroize())?;
+        self.keys
+            .open(index, &mut out, &ct[body..])
+            .inspect_err(|_| out.zeroize())?;
         Ok(out)
     }
 }
 
 /// `std::io::Write` adapter: everything written is encrypted into `inner`;
 /// [`finish`](Self::finish) writes the final chunk and returns `inner`.
+///
+/// If a write to `inner` fails, the writer refuses every later call: the data already given
+/// to the encryptor cannot be given again without corrupting the ciphertext.
 pub struct EncryptWriter<W: std::io::Write> {
     inner: W,
     enc: Encryptor,
     buf: Vec<u8>,
+    failed: bool,
 }
 
 impl<W: std::io::Write> EncryptWriter<W> {
@@ -521,12 +547,21 @@ impl<W: std::io::Write> EncryptWriter<W> {
             inner,
             enc,
             buf: Vec::with_capacity(ENCRYPTED_CHUNK_SIZE * 4),
+            failed: false,
         }
     }
 
     /// Writes the final chunk, flushes and returns the inner writer.
     pub fn finish(mut self) -> std::io::Result<W> {
-        self.enc.finish(&mut self.buf).map_err(std::io::Error::other)?;
+        if self.failed {
+            return Err(std::io::Error::other(
+                "an earlier write failed; the ciphertext is incomplete",
+            ));
+        }
+        self.buf.clear();
+        self.enc
+            .finish(&mut self.buf)
+            .map_err(std::io::Error::other)?;
         self.inner.write_all(&self.buf)?;
         self.inner.flush()?;
         Ok(self.inner)
@@ -535,10 +570,19 @@ impl<W: std::io::Write> EncryptWriter<W> {
 
 impl<W: std::io::Write> std::io::Write for EncryptWriter<W> {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.failed {
+            return Err(std::io::Error::other(
+                "an earlier write failed; the ciphertext is incomplete",
+            ));
+        }
         self.buf.clear();
-        self.enc.update(data, &mut self.buf).map_err(std::io::Error::other)?;
-        self.inner.write_all(&self.buf)?;
-        Ok(data.len())
+        let result = self
+            .enc
+            .update(data, &mut self.buf)
+            .map_err(std::io::Error::other)
+            .and_then(|()| self.inner.write_all(&self.buf));
+        self.failed = result.is_err();
+        result.map(|()| data.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
@@ -553,6 +597,12 @@ pub struct DecryptReader<R: std::io::Read> {
     out: Vec<u8>,
     pos: usize,
     eof: bool,
+}
+
+impl<R: std::io::Read> Drop for DecryptReader<R> {
+    fn drop(&mut self) {
+        self.out.zeroize();
+    }
 }
 
 impl<R: std::io::Read> DecryptReader<R> {
@@ -584,7 +634,9 @@ impl<R: std::io::Read> std::io::Read for DecryptReader<R> {
                 self.dec.finish(&mut self.out).map_err(invalid)?;
                 self.eof = true;
             } else {
-                self.dec.update(&input[..n], &mut self.out).map_err(invalid)?;
+                self.dec
+                    .update(&input[..n], &mut self.out)
+                    .map_err(invalid)?;
             }
         }
         let n = buf.len().min(self.out.len() - self.pos);

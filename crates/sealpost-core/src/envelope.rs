@@ -53,13 +53,18 @@ pub struct Sealer<'a> {
 }
 
 /// Derives the content key from the two shares.
-pub fn content_key(share_a: &[u8; SHARE_LEN], share_b: &[u8; SHARE_LEN], message_id: &MessageId) -> Zeroizing<[u8; 32]> {
+pub fn content_key(
+    share_a: &[u8; SHARE_LEN],
+    share_b: &[u8; SHARE_LEN],
+    message_id: &MessageId,
+) -> Zeroizing<[u8; 32]> {
     let mut ikm = Zeroizing::new([0u8; 2 * SHARE_LEN]);
     ikm[..SHARE_LEN].copy_from_slice(share_a);
     ikm[SHARE_LEN..].copy_from_slice(share_b);
     let hk = Hkdf::<Sha256>::new(Some(&message_id.0), &ikm[..]);
     let mut key = Zeroizing::new([0u8; 32]);
-    hk.expand(CONTENT_KEY_INFO, &mut key[..]).expect("32 bytes is a valid HKDF-SHA256 length");
+    hk.expand(CONTENT_KEY_INFO, &mut key[..])
+        .expect("32 bytes is a valid HKDF-SHA256 length");
     key
 }
 
@@ -95,12 +100,27 @@ pub fn seal(
     let mut share_b = Zeroizing::new([0u8; SHARE_LEN]);
     rng.fill_bytes(&mut share_a[..]);
     rng.fill_bytes(&mut share_b[..]);
-    let license = license::seal(sealer.license_key, &header, &encoded_header, &share_b, policy, rng);
+    let license = license::seal(
+        sealer.license_key,
+        &header,
+        &encoded_header,
+        &share_b,
+        policy,
+        rng,
+    );
     let key = content_key(&share_a, &share_b, &header.message_id);
 
     let payload_len = Encryptor::ciphertext_len(plaintext.len() as u64) as usize;
     let mut out = Vec::with_capacity(
-        MAGIC.len() + 1 + 4 + encoded_header.len() + SHARE_LEN + 4 + license.len() + payload_len + SIGNATURE_LEN,
+        MAGIC.len()
+            + 1
+            + 4
+            + encoded_header.len()
+            + SHARE_LEN
+            + 4
+            + license.len()
+            + payload_len
+            + SIGNATURE_LEN,
     );
     out.extend_from_slice(MAGIC);
     out.push(FORMAT_VERSION);
@@ -110,7 +130,8 @@ pub fn seal(
     out.extend_from_slice(&(license.len() as u32).to_be_bytes());
     out.extend_from_slice(&license);
     let mut enc = Encryptor::new(&key, &hash, rng);
-    enc.update(plaintext, &mut out).map_err(|_| SealError::TooLarge)?;
+    enc.update(plaintext, &mut out)
+        .map_err(|_| SealError::TooLarge)?;
     enc.finish(&mut out).map_err(|_| SealError::TooLarge)?;
     let digest: [u8; 32] = Sha256::digest(&out).into();
     out.extend_from_slice(&sealer.signing_key.sign_digest(&digest));
@@ -131,7 +152,9 @@ pub struct Envelope<'a> {
 
 impl std::fmt::Debug for Envelope<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Envelope").field("header", &self.header).finish_non_exhaustive()
+        f.debug_struct("Envelope")
+            .field("header", &self.header)
+            .finish_non_exhaustive()
     }
 }
 
@@ -247,7 +270,11 @@ impl<'a> Envelope<'a> {
 
     /// Random access to the payload's chunks (checks the key commitment first).
     pub fn random_access(&self, share_b: &[u8; SHARE_LEN]) -> Result<RandomAccess<'a>, OpenError> {
-        Ok(RandomAccess::new(&self.key(share_b), &self.header_hash(), self.payload)?)
+        Ok(RandomAccess::new(
+            &self.key(share_b),
+            &self.header_hash(),
+            self.payload,
+        )?)
     }
 }
 

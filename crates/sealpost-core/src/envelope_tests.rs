@@ -28,20 +28,44 @@ fn seal_with(t: &Tenant, msg: &[u8], seed: u8) -> Vec<u8> {
         license_key: &pk,
         signing_key: &t.signing,
     };
-    let policy = Template::do_not_forward().policy("alice@example.com", &["bob@gmail.com".into()], 1_800_000_000);
+    let policy = Template::do_not_forward().policy(
+        "alice@example.com",
+        &["bob@gmail.com".into()],
+        1_800_000_000,
+    );
     let mut rng = ChaCha20Rng::from_seed([seed; 32]);
-    seal(&sealer, &policy, Some("Hello"), 1_800_000_000, msg, &mut rng).unwrap()
+    seal(
+        &sealer,
+        &policy,
+        Some("Hello"),
+        1_800_000_000,
+        msg,
+        &mut rng,
+    )
+    .unwrap()
 }
 
 fn open(t: &Tenant, bytes: &[u8]) -> Result<Opened, String> {
     let env = Envelope::parse(bytes).map_err(|e| e.to_string())?;
-    open_with_tenant_keys(&env, &[t.signing.verifying_key()], std::slice::from_ref(&t.license)).map_err(|e| e.to_string())
+    open_with_tenant_keys(
+        &env,
+        &[t.signing.verifying_key()],
+        std::slice::from_ref(&t.license),
+    )
+    .map_err(|e| e.to_string())
 }
 
 #[test]
 fn round_trip_sizes() {
     let t = tenant(1);
-    for len in [0, 1, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 3 * CHUNK_SIZE + 7] {
+    for len in [
+        0,
+        1,
+        CHUNK_SIZE - 1,
+        CHUNK_SIZE,
+        CHUNK_SIZE + 1,
+        3 * CHUNK_SIZE + 7,
+    ] {
         let msg: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
         let env = seal_with(&t, &msg, 2);
         let opened = open(&t, &env).unwrap();
@@ -87,7 +111,10 @@ fn truncation_at_chunk_boundaries_is_rejected() {
         bad.extend_from_slice(&env[env.len() - SIGNATURE_LEN..]);
         assert!(open(&t, &bad).is_err());
         // Even with share B in hand (no signature check), the payload must not decrypt.
-        let license = Envelope::parse(&env).unwrap().open_license(&t.license).unwrap();
+        let license = Envelope::parse(&env)
+            .unwrap()
+            .open_license(&t.license)
+            .unwrap();
         if let Ok(e) = Envelope::parse(&bad) {
             assert_eq!(e.decrypt(&license.share_b).unwrap_err(), OpenError::Damaged);
         }
@@ -98,10 +125,17 @@ fn truncation_at_chunk_boundaries_is_rejected() {
 fn other_tenant_cannot_open() {
     let (a, b) = (tenant(1), tenant(9));
     let env = seal_with(&a, b"Subject: x\n\nbody", 7);
-    assert_eq!(open(&b, &env).unwrap_err(), OpenError::CannotOpen.to_string());
+    assert_eq!(
+        open(&b, &env).unwrap_err(),
+        OpenError::CannotOpen.to_string()
+    );
     // The right signing key but the wrong license key: still "cannot open".
     let parsed = Envelope::parse(&env).unwrap();
-    let r = open_with_tenant_keys(&parsed, &[a.signing.verifying_key()], std::slice::from_ref(&b.license));
+    let r = open_with_tenant_keys(
+        &parsed,
+        &[a.signing.verifying_key()],
+        std::slice::from_ref(&b.license),
+    );
     assert_eq!(r.err(), Some(OpenError::CannotOpen));
 }
 
@@ -120,11 +154,20 @@ fn license_cannot_move_to_another_envelope() {
 fn parse_errors_are_specific() {
     let t = tenant(1);
     let env = seal_with(&t, b"Subject: x\n\nbody", 12);
-    assert_eq!(Envelope::parse(b"hello").unwrap_err(), ParseError::NotAnEnvelope);
+    assert_eq!(
+        Envelope::parse(b"hello").unwrap_err(),
+        ParseError::NotAnEnvelope
+    );
     let mut v2 = env.clone();
     v2[8] = 2;
-    assert_eq!(Envelope::parse(&v2).unwrap_err(), ParseError::UnsupportedVersion(2));
-    assert!(matches!(Envelope::parse(&env[..40]).unwrap_err(), ParseError::Truncated(_)));
+    assert_eq!(
+        Envelope::parse(&v2).unwrap_err(),
+        ParseError::UnsupportedVersion(2)
+    );
+    assert!(matches!(
+        Envelope::parse(&env[..40]).unwrap_err(),
+        ParseError::Truncated(_)
+    ));
 }
 
 #[test]

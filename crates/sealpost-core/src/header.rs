@@ -181,17 +181,28 @@ mod tests {
     fn strict_decoding() {
         let mut bytes = sample(None).encode();
         bytes.push(0);
-        assert_eq!(Header::decode(&bytes), Err(ParseError::TrailingBytes("header")));
+        assert_eq!(
+            Header::decode(&bytes),
+            Err(ParseError::TrailingBytes("header"))
+        );
         let mut bytes = sample(None).encode();
         *bytes.last_mut().unwrap() = 2;
-        assert_eq!(Header::decode(&bytes), Err(ParseError::InvalidField("subject flag")));
+        assert_eq!(
+            Header::decode(&bytes),
+            Err(ParseError::InvalidField("subject flag"))
+        );
         let bytes = sample(Some("x")).encode();
-        assert_eq!(Header::decode(&bytes[..bytes.len() - 1]), Err(ParseError::Truncated("header")));
+        assert_eq!(
+            Header::decode(&bytes[..bytes.len() - 1]),
+            Err(ParseError::Truncated("header"))
+        );
     }
 
     #[test]
     fn reference_format() {
-        let id = MessageId([0x1a, 0x2b, 0x3c, 0x4d, 0x5e, 0x6f, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        let id = MessageId([
+            0x1a, 0x2b, 0x3c, 0x4d, 0x5e, 0x6f, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ]);
         assert_eq!(id.reference(), "1A2B-3C4D-5E6F");
         assert_eq!(MessageId::from_hex(&id.to_hex()), Some(id));
     }

@@ -27,9 +27,15 @@ pub fn seal(
     plaintext: &[u8],
     rng: &mut impl CryptoRng,
 ) -> Vec<u8> {
-    let (enc, ct) =
-        hpke::single_shot_seal_with_rng::<Aead, Kdf, Kem>(&OpModeS::Base, &recipient.0, info, plaintext, aad, rng)
-            .expect("HPKE seal to a validated P-256 key cannot fail");
+    let (enc, ct) = hpke::single_shot_seal_with_rng::<Aead, Kdf, Kem>(
+        &OpModeS::Base,
+        &recipient.0,
+        info,
+        plaintext,
+        aad,
+        rng,
+    )
+    .expect("HPKE seal to a validated P-256 key cannot fail");
     let mut out = Vec::with_capacity(ENC_LEN + ct.len());
     out.extend_from_slice(&enc.to_bytes());
     out.extend_from_slice(&ct);
@@ -37,12 +43,18 @@ pub fn seal(
 }
 
 /// Opens a sealed box; any failure is [`OpenError::CannotOpen`].
-pub fn open(recipient: &LicenseSecretKey, info: &[u8], aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
+pub fn open(
+    recipient: &LicenseSecretKey,
+    info: &[u8],
+    aad: &[u8],
+    sealed: &[u8],
+) -> Result<Vec<u8>, OpenError> {
     if sealed.len() < OVERHEAD {
         return Err(OpenError::CannotOpen);
     }
     let (enc, ct) = sealed.split_at(ENC_LEN);
-    let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(enc).map_err(|_| OpenError::CannotOpen)?;
+    let enc =
+        <Kem as hpke::Kem>::EncappedKey::from_bytes(enc).map_err(|_| OpenError::CannotOpen)?;
     hpke::single_shot_open::<Aead, Kdf, Kem>(&OpModeR::Base, &recipient.0, &enc, info, ct, aad)
         .map_err(|_| OpenError::CannotOpen)
 }

@@ -92,12 +92,15 @@ impl LicenseSecretKey {
     /// PKCS#8 PEM ("PRIVATE KEY"), as `openssl pkey` writes for a P-256 key.
     pub fn to_pem(&self) -> Zeroizing<String> {
         let sk = p256::SecretKey::from_slice(&self.to_bytes()).expect("a valid scalar");
-        let pem = sk.to_pkcs8_pem(LineEnding::LF).expect("PEM encoding of a P-256 key");
+        let pem = sk
+            .to_pkcs8_pem(LineEnding::LF)
+            .expect("PEM encoding of a P-256 key");
         Zeroizing::new(pem.to_string())
     }
     /// Reads PKCS#8 PEM.
     pub fn from_pem(pem: &str) -> Result<LicenseSecretKey, KeyError> {
-        let sk = p256::SecretKey::from_pkcs8_pem(pem).map_err(|_| KeyError::Invalid("license private key (PKCS#8 PEM)"))?;
+        let sk = p256::SecretKey::from_pkcs8_pem(pem)
+            .map_err(|_| KeyError::Invalid("license private key (PKCS#8 PEM)"))?;
         Self::from_bytes(&sk.to_bytes())
     }
 }
@@ -172,7 +175,10 @@ impl SigningKey {
     }
     /// PKCS#8 PEM.
     pub fn to_pem(&self) -> Zeroizing<String> {
-        let pem = self.0.to_pkcs8_pem(LineEnding::LF).expect("PEM encoding of a P-256 key");
+        let pem = self
+            .0
+            .to_pkcs8_pem(LineEnding::LF)
+            .expect("PEM encoding of a P-256 key");
         Zeroizing::new(pem.to_string())
     }
     /// Reads PKCS#8 PEM.
@@ -185,7 +191,10 @@ impl SigningKey {
     /// returns r || s, 64 bytes.
     pub(crate) fn sign_digest(&self, digest: &[u8; 32]) -> [u8; 64] {
         use p256::ecdsa::signature::hazmat::PrehashSigner;
-        let sig: p256::ecdsa::Signature = self.0.sign_prehash(digest).expect("signing a 32-byte digest");
+        let sig: p256::ecdsa::Signature = self
+            .0
+            .sign_prehash(digest)
+            .expect("signing a 32-byte digest");
         sig.to_bytes().into()
     }
 }

@@ -76,13 +76,22 @@ pub(crate) fn seal(
 ///
 /// Fails with [`OpenError::CannotOpen`] if the license is not sealed to this key, was moved
 /// from another envelope, or was altered.
-pub fn open(key: &LicenseSecretKey, encoded_header: &[u8], license: &[u8]) -> Result<License, OpenError> {
+pub fn open(
+    key: &LicenseSecretKey,
+    encoded_header: &[u8],
+    license: &[u8],
+) -> Result<License, OpenError> {
     let header = Header::decode(encoded_header).map_err(|_| OpenError::CannotOpen)?;
     if header.license_key_id != key.public_key().key_id() {
         return Err(OpenError::CannotOpen);
     }
     let hash = header_hash(encoded_header);
-    let plaintext = Zeroizing::new(hpke_seal::open(key, &info(&header.message_id), &hash, license)?);
+    let plaintext = Zeroizing::new(hpke_seal::open(
+        key,
+        &info(&header.message_id),
+        &hash,
+        license,
+    )?);
     let lic = decode(&plaintext).map_err(|_| OpenError::CannotOpen)?;
     if lic.message_id != header.message_id || lic.header_hash != hash {
         return Err(OpenError::CannotOpen);

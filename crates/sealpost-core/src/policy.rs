@@ -153,7 +153,9 @@ pub enum TemplateError {
     #[error("template {0:?} does not grant the view right; every template must")]
     NoView(String),
     /// The name is empty, too long, or reuses a built-in name.
-    #[error("template name {0:?} is empty, longer than 100 bytes, or the name of a built-in template")]
+    #[error(
+        "template name {0:?} is empty, longer than 100 bytes, or the name of a built-in template"
+    )]
     BadName(String),
     /// An expiry of zero seconds would make the message unreadable at once.
     #[error("template {0:?} expires after 0 seconds")]
@@ -162,7 +164,10 @@ pub enum TemplateError {
 
 /// Compares template names the way users type them: case, spaces, `-` and `_` do not matter.
 pub fn template_key(name: &str) -> String {
-    name.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
+    name.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 impl Template {
@@ -193,7 +198,11 @@ impl Template {
     }
 
     /// A custom template, checked.
-    pub fn custom(name: &str, rights: Rights, expires_after_secs: Option<u64>) -> Result<Template, TemplateError> {
+    pub fn custom(
+        name: &str,
+        rights: Rights,
+        expires_after_secs: Option<u64>,
+    ) -> Result<Template, TemplateError> {
         let t = Template {
             name: name.trim().to_string(),
             rights,
@@ -205,7 +214,10 @@ impl Template {
 
     /// Checks a custom template's definition.
     pub fn validate(&self) -> Result<(), TemplateError> {
-        if self.name.is_empty() || self.name.len() > 100 || Template::builtin(&self.name).is_some_and(|b| b != *self) {
+        if self.name.is_empty()
+            || self.name.len() > 100
+            || Template::builtin(&self.name).is_some_and(|b| b != *self)
+        {
             return Err(TemplateError::BadName(self.name.clone()));
         }
         if !self.rights.contains(Right::View) {
@@ -253,7 +265,7 @@ impl Policy {
     /// Whether `addr` is one of the recipients (compared normalized).
     pub fn is_recipient(&self, addr: &str) -> bool {
         let addr = normalize_address(addr);
-        self.recipients.iter().any(|r| *r == addr)
+        self.recipients.contains(&addr)
     }
 
     /// Whether the message has expired at `now` (Unix seconds).
@@ -321,7 +333,10 @@ mod tests {
         for r in [Right::Forward, Right::Print, Right::Copy, Right::Export] {
             assert!(!dnf.rights.contains(r));
         }
-        assert_eq!(Template::builtin("ENCRYPT_ONLY").unwrap().rights, Rights::ALL);
+        assert_eq!(
+            Template::builtin("ENCRYPT_ONLY").unwrap().rights,
+            Rights::ALL
+        );
         assert!(Template::builtin("view only").is_none());
     }
 
@@ -329,15 +344,32 @@ mod tests {
     fn custom_templates_are_checked() {
         let view = Rights::of(&[Right::View]);
         assert!(Template::custom("View only, 7 days", view, Some(7 * 86400)).is_ok());
-        assert!(matches!(Template::custom("x", Rights::of(&[Right::Print]), None), Err(TemplateError::NoView(_))));
-        assert!(matches!(Template::custom("encrypt only", view, None), Err(TemplateError::BadName(_))));
-        assert!(matches!(Template::custom("", view, None), Err(TemplateError::BadName(_))));
-        assert!(matches!(Template::custom("x", view, Some(0)), Err(TemplateError::ZeroExpiry(_))));
+        assert!(matches!(
+            Template::custom("x", Rights::of(&[Right::Print]), None),
+            Err(TemplateError::NoView(_))
+        ));
+        assert!(matches!(
+            Template::custom("encrypt only", view, None),
+            Err(TemplateError::BadName(_))
+        ));
+        assert!(matches!(
+            Template::custom("", view, None),
+            Err(TemplateError::BadName(_))
+        ));
+        assert!(matches!(
+            Template::custom("x", view, Some(0)),
+            Err(TemplateError::ZeroExpiry(_))
+        ));
     }
 
     #[test]
     fn policy_round_trip_and_checks() {
-        let t = Template::custom("Week", Rights::of(&[Right::View, Right::Reply]), Some(604800)).unwrap();
+        let t = Template::custom(
+            "Week",
+            Rights::of(&[Right::View, Right::Reply]),
+            Some(604800),
+        )
+        .unwrap();
         let p = t.policy("Alice@Example.COM", &["Bob@Gmail.com".into()], 1000);
         assert_eq!(p.expires, Some(605800));
         assert!(p.is_recipient(" bob@gmail.COM"));

@@ -68,14 +68,16 @@ fn stream_decrypt(key: &[u8; 32], ctx: &[u8], ct: &[u8]) -> (Vec<u8>, Result<(),
     (out, result)
 }
 
+/// What opening each chunk of a message gave.
+type ChunkResults = Vec<Result<Vec<u8>, ChunkError>>;
+
 /// Opens every chunk through `RandomAccess`. `Err` if the ciphertext is refused up front;
 /// otherwise the per-chunk results and the implied plaintext length.
-#[allow(clippy::type_complexity)]
 fn random_access_decrypt(
     key: &[u8; 32],
     ctx: &[u8],
     ct: &[u8],
-) -> Result<(Vec<Result<Vec<u8>, ChunkError>>, u64), ChunkError> {
+) -> Result<(ChunkResults, u64), ChunkError> {
     let ra = RandomAccess::new(key, ctx, ct)?;
     let chunks = (0..ra.chunk_count()).map(|i| ra.decrypt_chunk(i)).collect();
     assert_eq!(

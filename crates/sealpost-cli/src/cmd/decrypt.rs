@@ -27,9 +27,18 @@ pub fn run(a: Args) -> CliResult<()> {
     let input = read_input(&a.file)?;
     let bytes = extract_envelope(&input).map_err(|e| envelope_error(&a.file, e))?;
     let env = Envelope::parse(&bytes).map_err(|e| envelope_error(&a.file, e))?;
-    let opened = open_with_tenant_keys(&env, &tenant.verifying_keys()?, &tenant.license_secret_keys()?).map_err(|e| match e {
+    let opened = open_with_tenant_keys(
+        &env,
+        &tenant.verifying_keys()?,
+        &tenant.license_secret_keys()?,
+    )
+    .map_err(|e| match e {
         OpenError::CannotOpen => CliError::new(
-            format!("{}: {e} (it was sealed by tenant {:?})", a.file.display(), env.header().tenant_id),
+            format!(
+                "{}: {e} (it was sealed by tenant {:?})",
+                a.file.display(),
+                env.header().tenant_id
+            ),
             "use the --tenant directory of the organization that sent it",
         ),
         _ => CliError::new(

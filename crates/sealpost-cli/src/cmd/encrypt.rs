@@ -27,12 +27,18 @@ pub struct Args {
 fn check_address(a: &str) -> CliResult<String> {
     let a = a.trim();
     let valid = a.len() <= 320
-        && a.split_once('@').is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !d.contains('@'))
-        && !a.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>');
+        && a.split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !d.contains('@'))
+        && !a
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>');
     if valid {
         Ok(sealpost_core::policy::normalize_address(a))
     } else {
-        Err(CliError::new(format!("--to {a:?} is not an e-mail address"), "pass a bare address such as --to bob@example.com"))
+        Err(CliError::new(
+            format!("--to {a:?} is not an e-mail address"),
+            "pass a bare address such as --to bob@example.com",
+        ))
     }
 }
 
@@ -40,12 +46,18 @@ fn check_address(a: &str) -> CliResult<String> {
 pub fn run(a: Args) -> CliResult<()> {
     let tenant = Tenant::load(&a.tenant.dir)?;
     let template = tenant.template(a.template.as_deref())?;
-    let explicit = a.to.iter().map(|t| check_address(t)).collect::<CliResult<Vec<_>>>()?;
+    let explicit =
+        a.to.iter()
+            .map(|t| check_address(t))
+            .collect::<CliResult<Vec<_>>>()?;
 
     let mut raw = Vec::new();
-    std::io::stdin()
-        .read_to_end(&mut raw)
-        .map_err(|e| CliError::new(format!("cannot read standard input: {e}"), "pipe a message into sealpost encrypt"))?;
+    std::io::stdin().read_to_end(&mut raw).map_err(|e| {
+        CliError::new(
+            format!("cannot read standard input: {e}"),
+            "pipe a message into sealpost encrypt",
+        )
+    })?;
     if !rfc5322::looks_like_mail(&raw) {
         return Err(CliError::new(
             "standard input is not an e-mail message (it does not start with a header field such as \"From: ...\")",
@@ -54,17 +66,31 @@ pub fn run(a: Args) -> CliResult<()> {
     }
     let addrs = rfc5322::addresses(&raw);
     let sender = addrs.from.ok_or_else(|| {
-        CliError::new("the message has no From address", "add a From: header; the sender is sealed into the policy")
+        CliError::new(
+            "the message has no From address",
+            "add a From: header; the sender is sealed into the policy",
+        )
     })?;
-    let recipients = if explicit.is_empty() { addrs.recipients } else { explicit };
+    let recipients = if explicit.is_empty() {
+        addrs.recipients
+    } else {
+        explicit
+    };
     if recipients.is_empty() {
-        return Err(CliError::new("the message has no To, Cc or Bcc recipient", "add recipients to the message or pass --to ADDR"));
+        return Err(CliError::new(
+            "the message has no To, Cc or Bcc recipient",
+            "add recipients to the message or pass --to ADDR",
+        ));
     }
 
     let now = now();
     let policy = template.policy(&sender, &recipients, now);
     let protected = rfc5322::strip_bcc(&raw);
-    let subject = if tenant.settings.show_subject { addrs.subject } else { None };
+    let subject = if tenant.settings.show_subject {
+        addrs.subject
+    } else {
+        None
+    };
     let license_key = tenant.license_public_key()?;
     let signing_key = tenant.signing_key()?;
     let sealer = Sealer {
@@ -73,9 +99,24 @@ pub fn run(a: Args) -> CliResult<()> {
         license_key: &license_key,
         signing_key: &signing_key,
     };
-    let envelope = sealpost_core::seal(&sealer, &policy, subject.as_deref(), now, &protected, &mut os_rng())
-        .map_err(|e| CliError::new(format!("cannot protect this message: {e}"), "shorten the offending field"))?;
-    let header = Envelope::parse(&envelope).expect("a freshly sealed envelope parses").header().clone();
+    let envelope = sealpost_core::seal(
+        &sealer,
+        &policy,
+        subject.as_deref(),
+        now,
+        &protected,
+        &mut os_rng(),
+    )
+    .map_err(|e| {
+        CliError::new(
+            format!("cannot protect this message: {e}"),
+            "shorten the offending field",
+        )
+    })?;
+    let header = Envelope::parse(&envelope)
+        .expect("a freshly sealed envelope parses")
+        .header()
+        .clone();
     let wrapper = wrap(&raw, &envelope, &header, &tenant.wrapper_settings());
     write_stdout(&wrapper)
 }

@@ -36,7 +36,8 @@ pub fn run(a: Args) -> CliResult<()> {
     let bytes = extract_envelope(&input).map_err(|e| envelope_error(&a.file, e))?;
     let env = Envelope::parse(&bytes).map_err(|e| envelope_error(&a.file, e))?;
     let header = env.header();
-    let created = std::time::UNIX_EPOCH + std::time::Duration::from_secs(header.created.min(253_402_300_799));
+    let created =
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(header.created.min(253_402_300_799));
     let report = Report {
         format_version: FORMAT_VERSION,
         header,

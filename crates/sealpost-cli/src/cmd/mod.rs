@@ -15,9 +15,9 @@ use crate::error::{CliError, CliResult, io_error};
 pub fn read_input(path: &Path) -> CliResult<Vec<u8>> {
     if path == Path::new("-") {
         let mut buf = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut buf)
-            .map_err(|e| CliError::new(format!("cannot read standard input: {e}"), "check the pipe"))?;
+        std::io::stdin().read_to_end(&mut buf).map_err(|e| {
+            CliError::new(format!("cannot read standard input: {e}"), "check the pipe")
+        })?;
         return Ok(buf);
     }
     std::fs::read(path).map_err(|e| io_error("read", path, e))
@@ -28,7 +28,12 @@ pub fn write_stdout(bytes: &[u8]) -> CliResult<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(bytes)
         .and_then(|()| out.flush())
-        .map_err(|e| CliError::new(format!("cannot write to standard output: {e}"), "check the pipe or redirection"))
+        .map_err(|e| {
+            CliError::new(
+                format!("cannot write to standard output: {e}"),
+                "check the pipe or redirection",
+            )
+        })
 }
 
 /// Seconds since the Unix epoch, now.

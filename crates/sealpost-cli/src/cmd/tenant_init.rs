@@ -37,7 +37,11 @@ pub fn check_domain(domain: &str) -> CliResult<String> {
     let ok = !d.is_empty()
         && d.len() <= 253
         && d.split('.').all(|l| {
-            !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-') && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         });
     if ok {
         Ok(d)
@@ -52,7 +56,9 @@ pub fn check_domain(domain: &str) -> CliResult<String> {
 /// Checks an http(s) URL.
 pub fn check_url(flag: &str, value: &str) -> CliResult<String> {
     match url::Url::parse(value) {
-        Ok(u) if (u.scheme() == "https" || u.scheme() == "http") && u.host().is_some() => Ok(u.to_string()),
+        Ok(u) if (u.scheme() == "https" || u.scheme() == "http") && u.host().is_some() => {
+            Ok(u.to_string())
+        }
         _ => Err(CliError::new(
             format!("{flag} {value:?} is not an http(s) URL"),
             format!("pass a full URL, e.g. {flag} https://sealpost.example.com"),
@@ -63,7 +69,9 @@ pub fn check_url(flag: &str, value: &str) -> CliResult<String> {
 /// Runs `tenant init`.
 pub fn run(a: Args) -> CliResult<()> {
     let domain = check_domain(&a.domain)?;
-    let key_service_url = check_url("--key-service-url", &a.key_service_url)?.trim_end_matches('/').to_string();
+    let key_service_url = check_url("--key-service-url", &a.key_service_url)?
+        .trim_end_matches('/')
+        .to_string();
     let portal_url = check_url("--portal-url", &a.portal_url)?;
     let mut rng = os_rng();
     let license = LicenseSecretKey::generate(&mut rng);

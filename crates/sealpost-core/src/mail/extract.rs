@@ -12,7 +12,9 @@ use crate::envelope::MAGIC;
 #[non_exhaustive]
 pub enum ExtractError {
     /// Neither an envelope, nor a message.html, nor a mail with one attached.
-    #[error("no Sealpost envelope found: expected a wrapper mail (.eml), its message.html attachment, or a raw envelope")]
+    #[error(
+        "no Sealpost envelope found: expected a wrapper mail (.eml), its message.html attachment, or a raw envelope"
+    )]
     NotFound,
     /// A message.html whose envelope block is not valid base64.
     #[error("the message.html is damaged: its envelope block is not valid base64")]
@@ -41,8 +43,13 @@ fn from_mail(input: &[u8], depth: usize) -> Option<Result<Vec<u8>, ExtractError>
     let mut nested = Vec::new();
     for part in msg.parts.iter() {
         match &part.body {
-            PartType::Html(_) | PartType::Text(_) | PartType::Binary(_) | PartType::InlineBinary(_) => {
-                let named = part.attachment_name().is_some_and(|n| n.eq_ignore_ascii_case("message.html"));
+            PartType::Html(_)
+            | PartType::Text(_)
+            | PartType::Binary(_)
+            | PartType::InlineBinary(_) => {
+                let named = part
+                    .attachment_name()
+                    .is_some_and(|n| n.eq_ignore_ascii_case("message.html"));
                 let contents = part.contents();
                 if let Some(found) = html::read(contents) {
                     return Some(found.map_err(|_| ExtractError::BadEncoding));

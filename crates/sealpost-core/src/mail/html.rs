@@ -41,7 +41,9 @@ pub fn message_html(envelope: &[u8], header: &Header, settings: &WrapperSettings
     body.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     body.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
     body.push_str("<meta name=\"referrer\" content=\"no-referrer\">\n");
-    body.push_str(&format!("<meta name=\"sealpost-portal\" content=\"{portal}\">\n"));
+    body.push_str(&format!(
+        "<meta name=\"sealpost-portal\" content=\"{portal}\">\n"
+    ));
     body.push_str(&format!("<title>Protected message from {org}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n"));
     body.push_str(&format!("<h1>Protected message from {org}</h1>\n"));
     body.push_str(&format!(
@@ -79,7 +81,11 @@ pub(crate) fn read(html: &[u8]) -> Option<Result<Vec<u8>, base64::DecodeError>> 
     let at = find(html, marker.as_bytes())?;
     let open_end = at + find(&html[at..], b">")? + 1;
     let close = open_end + find(&html[open_end..], b"</script>")?;
-    let text: Vec<u8> = html[open_end..close].iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+    let text: Vec<u8> = html[open_end..close]
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
     Some(B64.decode(text))
 }
 

@@ -27,7 +27,10 @@ fn lines(raw: &[u8]) -> impl Iterator<Item = Range<usize>> + '_ {
         if start >= raw.len() {
             return None;
         }
-        let end = raw[start..].iter().position(|&b| b == b'\n').map_or(raw.len(), |p| start + p + 1);
+        let end = raw[start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(raw.len(), |p| start + p + 1);
         let r = start..end;
         start = end;
         Some(r)
@@ -79,7 +82,9 @@ pub fn fields(raw: &[u8]) -> Vec<Field> {
 
 /// Whether `raw` looks like a mail message: it starts with a header field.
 pub fn looks_like_mail(raw: &[u8]) -> bool {
-    lines(raw).next().is_some_and(|l| field_name(&raw[l]).is_some())
+    lines(raw)
+        .next()
+        .is_some_and(|l| field_name(&raw[l]).is_some())
 }
 
 /// `raw` without its `Bcc` fields; every other byte is kept as it was.
@@ -114,11 +119,20 @@ pub fn addresses(raw: &[u8]) -> Addresses {
         return Addresses::default();
     };
     let list = |a: Option<&Address<'_>>| -> Vec<String> {
-        a.map(|a| a.iter().filter_map(|x| x.address()).map(crate::policy::normalize_address).collect())
-            .unwrap_or_default()
+        a.map(|a| {
+            a.iter()
+                .filter_map(|x| x.address())
+                .map(crate::policy::normalize_address)
+                .collect()
+        })
+        .unwrap_or_default()
     };
     let mut recipients: Vec<String> = Vec::new();
-    for addr in list(msg.to()).into_iter().chain(list(msg.cc())).chain(list(msg.bcc())) {
+    for addr in list(msg.to())
+        .into_iter()
+        .chain(list(msg.cc()))
+        .chain(list(msg.bcc()))
+    {
         if !addr.is_empty() && !recipients.contains(&addr) {
             recipients.push(addr);
         }
@@ -141,7 +155,10 @@ mod tests {
         let f = fields(MSG);
         let names: Vec<_> = f.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, ["From", "To", "Bcc", "Subject"]);
-        assert_eq!(&MSG[f[2].range.clone()], b"Bcc: secret@example.net,\r\n\tcontinued@example.net\r\n");
+        assert_eq!(
+            &MSG[f[2].range.clone()],
+            b"Bcc: secret@example.net,\r\n\tcontinued@example.net\r\n"
+        );
     }
 
     #[test]
@@ -150,7 +167,10 @@ mod tests {
         let find = |needle: &[u8]| MSG.windows(needle.len()).position(|w| w == needle).unwrap();
         let expected = [&MSG[..find(b"Bcc: secret")], &MSG[find(b"Subject:")..]].concat();
         assert_eq!(out, expected);
-        assert!(out.ends_with(b"Bcc: not-a-header@example.com\r\n"), "body untouched");
+        assert!(
+            out.ends_with(b"Bcc: not-a-header@example.com\r\n"),
+            "body untouched"
+        );
         let lf = b"To: a@b.c\nBcc: x@y.z\nSubject: s\n\nbody";
         assert_eq!(strip_bcc(lf), b"To: a@b.c\nSubject: s\n\nbody");
     }
@@ -161,7 +181,12 @@ mod tests {
         assert_eq!(a.from.as_deref(), Some("alice@example.com"));
         assert_eq!(
             a.recipients,
-            ["bob@gmail.com", "carol@yahoo.com", "secret@example.net", "continued@example.net"]
+            [
+                "bob@gmail.com",
+                "carol@yahoo.com",
+                "secret@example.net",
+                "continued@example.net"
+            ]
         );
         assert_eq!(a.subject.as_deref(), Some("Café"));
     }

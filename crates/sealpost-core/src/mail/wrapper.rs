@@ -95,7 +95,12 @@ fn html_body(header: &Header, s: &WrapperSettings) -> String {
 }
 
 /// Builds the wrapper mail for `original`, sealed as `envelope` with readable `header`.
-pub fn wrap(original: &[u8], envelope: &[u8], header: &Header, settings: &WrapperSettings) -> Vec<u8> {
+pub fn wrap(
+    original: &[u8],
+    envelope: &[u8],
+    header: &Header,
+    settings: &WrapperSettings,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(envelope.len() * 4 / 3 + 8192);
     let mut has_date = false;
     let mut has_message_id = false;
@@ -114,7 +119,13 @@ pub fn wrap(original: &[u8], envelope: &[u8], header: &Header, settings: &Wrappe
         out.extend_from_slice(b"\r\n");
     }
     if !has_message_id {
-        out.extend_from_slice(format!("Message-ID: <{}@{}>\r\n", header.message_id, header.tenant_id).as_bytes());
+        out.extend_from_slice(
+            format!(
+                "Message-ID: <{}@{}>\r\n",
+                header.message_id, header.tenant_id
+            )
+            .as_bytes(),
+        );
     }
     if !settings.show_subject {
         out.extend_from_slice(b"Subject: ");
@@ -133,8 +144,14 @@ pub fn wrap(original: &[u8], envelope: &[u8], header: &Header, settings: &Wrappe
     let alternative = MimePart::new(
         ContentType::new("multipart/alternative").attribute("boundary", format!("=_sp_alt_{id}")),
         vec![
-            MimePart::new(ContentType::new("text/plain").attribute("charset", "utf-8"), text_body(header, settings)),
-            MimePart::new(ContentType::new("text/html").attribute("charset", "utf-8"), html_body(header, settings)),
+            MimePart::new(
+                ContentType::new("text/plain").attribute("charset", "utf-8"),
+                text_body(header, settings),
+            ),
+            MimePart::new(
+                ContentType::new("text/html").attribute("charset", "utf-8"),
+                html_body(header, settings),
+            ),
         ],
     );
     let attachment = MimePart::new(

@@ -47,7 +47,9 @@ pub fn keys_file() -> String {
     let k = tenant();
     let lpk = k.license.public_key();
     let vk = k.signing.verifying_key();
-    let signing_scalar = p256::ecdsa::SigningKey::from_pkcs8_pem(&k.signing.to_pem()).unwrap().to_bytes();
+    let signing_scalar = p256::ecdsa::SigningKey::from_pkcs8_pem(&k.signing.to_pem())
+        .unwrap()
+        .to_bytes();
     format!(
         "# The test tenant of every vector in this directory. Never use these keys for anything else.\n\
          license-private-key: {}\nlicense-public-key: {}\nlicense-key-id: {}\n\
@@ -62,7 +64,13 @@ pub fn keys_file() -> String {
 }
 
 /// Seals `plaintext` for the test tenant (or `keys`) with a case-specific seed.
-fn seal_as(k: &Keys, policy: &Policy, subject: Option<&str>, plaintext: &[u8], seed: u8) -> Vec<u8> {
+fn seal_as(
+    k: &Keys,
+    policy: &Policy,
+    subject: Option<&str>,
+    plaintext: &[u8],
+    seed: u8,
+) -> Vec<u8> {
     let pk = k.license.public_key();
     let sealer = Sealer {
         tenant_id: "example.com",
@@ -75,7 +83,11 @@ fn seal_as(k: &Keys, policy: &Policy, subject: Option<&str>, plaintext: &[u8], s
 }
 
 fn default_policy() -> Policy {
-    Template::encrypt_only().policy("alice@example.com", &["bob@gmail.com".into(), "carol@yahoo.com".into()], CREATED)
+    Template::encrypt_only().policy(
+        "alice@example.com",
+        &["bob@gmail.com".into(), "carol@yahoo.com".into()],
+        CREATED,
+    )
 }
 
 fn message(len: usize) -> Vec<u8> {
@@ -126,7 +138,13 @@ impl Case {
     }
 }
 
-fn success(name: &'static str, comment: &str, policy: &Policy, plaintext: &[u8], envelope: Vec<u8>) -> Case {
+fn success(
+    name: &'static str,
+    comment: &str,
+    policy: &Policy,
+    plaintext: &[u8],
+    envelope: Vec<u8>,
+) -> Case {
     let rights: Vec<&str> = policy.rights.iter().map(Right::name).collect();
     Case {
         name,
@@ -136,7 +154,10 @@ fn success(name: &'static str, comment: &str, policy: &Policy, plaintext: &[u8],
             ("plaintext-sha256", hex::encode(Sha256::digest(plaintext))),
             ("template", policy.template.clone()),
             ("rights", rights.join(",")),
-            ("expires", policy.expires.map_or("never".into(), |e| e.to_string())),
+            (
+                "expires",
+                policy.expires.map_or("never".into(), |e| e.to_string()),
+            ),
             ("recipients", policy.recipients.join(",")),
         ],
         envelope,
@@ -171,9 +192,21 @@ pub fn cases() -> Vec<Case> {
 
     let small = message(200);
     let base = seal_as(&k, &p, None, &small, 1);
-    out.push(success("valid-small", "a small message in one chunk", &p, &small, base.clone()));
+    out.push(success(
+        "valid-small",
+        "a small message in one chunk",
+        &p,
+        &small,
+        base.clone(),
+    ));
 
-    out.push(success("valid-empty", "an empty payload: one empty final chunk", &p, b"", seal_as(&k, &p, None, b"", 2)));
+    out.push(success(
+        "valid-empty",
+        "an empty payload: one empty final chunk",
+        &p,
+        b"",
+        seal_as(&k, &p, None, b"", 2),
+    ));
 
     let full = message(16384);
     out.push(success(
@@ -186,7 +219,13 @@ pub fn cases() -> Vec<Case> {
 
     let multi = message(40000);
     let multi_env = seal_as(&k, &p, None, &multi, 4);
-    out.push(success("valid-multi-chunk", "40000 bytes: two full chunks and a short one", &p, &multi, multi_env.clone()));
+    out.push(success(
+        "valid-multi-chunk",
+        "40000 bytes: two full chunks and a short one",
+        &p,
+        &multi,
+        multi_env.clone(),
+    ));
 
     out.push(success(
         "valid-subject-shown",
@@ -196,7 +235,12 @@ pub fn cases() -> Vec<Case> {
         seal_as(&k, &p, Some("Quarterly numbers \u{2602}"), &small, 5),
     ));
 
-    let custom = Template::custom("View-Only-7-Days", Rights::of(&[Right::View]), Some(7 * 86400)).unwrap();
+    let custom = Template::custom(
+        "View-Only-7-Days",
+        Rights::of(&[Right::View]),
+        Some(7 * 86400),
+    )
+    .unwrap();
     let cp = custom.policy("alice@example.com", &["bob@gmail.com".into()], CREATED);
     out.push(success(
         "valid-custom-template-expiry",
@@ -206,74 +250,152 @@ pub fn cases() -> Vec<Case> {
         seal_as(&k, &cp, None, &small, 6),
     ));
 
-    let dnf = Template::do_not_forward().policy("alice@example.com", &["bob@gmail.com".into()], CREATED);
-    out.push(success("valid-do-not-forward", "the built-in Do-Not-Forward template", &dnf, &small, seal_as(&k, &dnf, None, &small, 7)));
+    let dnf =
+        Template::do_not_forward().policy("alice@example.com", &["bob@gmail.com".into()], CREATED);
+    out.push(success(
+        "valid-do-not-forward",
+        "the built-in Do-Not-Forward template",
+        &dnf,
+        &small,
+        seal_as(&k, &dnf, None, &small, 7),
+    ));
 
     let mut e = base.clone();
     e[0] = b'X';
-    out.push(parse_failure("bad-magic", "not-an-envelope", "the first byte of the magic is changed", e));
+    out.push(parse_failure(
+        "bad-magic",
+        "not-an-envelope",
+        "the first byte of the magic is changed",
+        e,
+    ));
 
     let mut e = base.clone();
     e[8] = 2;
-    out.push(parse_failure("bad-version", "unsupported-version", "format version 2 is not defined", e));
+    out.push(parse_failure(
+        "bad-version",
+        "unsupported-version",
+        "format version 2 is not defined",
+        e,
+    ));
 
-    out.push(parse_failure("truncated-header", "truncated", "the file ends inside the header", base[..30].to_vec()));
+    out.push(parse_failure(
+        "truncated-header",
+        "truncated",
+        "the file ends inside the header",
+        base[..30].to_vec(),
+    ));
 
-    out.push(failure("truncated-signature", "damaged", "the last byte of the signature is missing", base[..base.len() - 1].to_vec()));
+    out.push(failure(
+        "truncated-signature",
+        "damaged",
+        "the last byte of the signature is missing",
+        base[..base.len() - 1].to_vec(),
+    ));
 
     let mut e = base.clone();
     e.push(0);
-    out.push(failure("trailing-byte", "damaged", "one byte appended after the signature", e));
+    out.push(failure(
+        "trailing-byte",
+        "damaged",
+        "one byte appended after the signature",
+        e,
+    ));
 
     let mut e = base.clone();
     e[20] ^= 0x01;
-    out.push(failure("header-bit-flip", "damaged", "one bit of the message id flipped; signature not redone", e));
+    out.push(failure(
+        "header-bit-flip",
+        "damaged",
+        "one bit of the message id flipped; signature not redone",
+        e,
+    ));
 
     let mut e = base.clone();
     let last = e.len() - 1;
     e[last] ^= 0x80;
-    out.push(failure("signature-bit-flip", "damaged", "one bit of the signature flipped", e));
+    out.push(failure(
+        "signature-bit-flip",
+        "damaged",
+        "one bit of the signature flipped",
+        e,
+    ));
 
     // Cases behind a valid signature: the signature is redone with the tenant's key.
     let mut e = multi_env.clone();
     let start = payload_start(&e) + PREFIX_SIZE + 2 * ENCRYPTED_CHUNK_SIZE;
     e.drain(start..e.len() - SIGNATURE_LEN);
     resign(&mut e, &k);
-    out.push(failure("final-chunk-removed-resigned", "damaged", "the short final chunk is removed and the envelope re-signed", e));
+    out.push(failure(
+        "final-chunk-removed-resigned",
+        "damaged",
+        "the short final chunk is removed and the envelope re-signed",
+        e,
+    ));
 
     let mut e = multi_env.clone();
     let start = payload_start(&e) + PREFIX_SIZE;
-    let (a, b) = (start..start + ENCRYPTED_CHUNK_SIZE, start + ENCRYPTED_CHUNK_SIZE..start + 2 * ENCRYPTED_CHUNK_SIZE);
+    let (a, b) = (
+        start..start + ENCRYPTED_CHUNK_SIZE,
+        start + ENCRYPTED_CHUNK_SIZE..start + 2 * ENCRYPTED_CHUNK_SIZE,
+    );
     let (first, second) = (e[a.clone()].to_vec(), e[b.clone()].to_vec());
     e[a].copy_from_slice(&second);
     e[b].copy_from_slice(&first);
     resign(&mut e, &k);
-    out.push(failure("chunks-swapped-resigned", "damaged", "the two full chunks are swapped and the envelope re-signed", e));
+    out.push(failure(
+        "chunks-swapped-resigned",
+        "damaged",
+        "the two full chunks are swapped and the envelope re-signed",
+        e,
+    ));
 
     let mut e = base.clone();
     let at = payload_start(&e) + PREFIX_SIZE + 3;
     e[at] ^= 0x10;
     resign(&mut e, &k);
-    out.push(failure("payload-bit-flip-resigned", "damaged", "one payload bit flipped and the envelope re-signed", e));
+    out.push(failure(
+        "payload-bit-flip-resigned",
+        "damaged",
+        "one payload bit flipped and the envelope re-signed",
+        e,
+    ));
 
     let mut e = base.clone();
     let share_a_at = 8 + 1 + 4 + u32::from_be_bytes(e[9..13].try_into().unwrap()) as usize;
     e[share_a_at] ^= 0x01;
     resign(&mut e, &k);
-    out.push(failure("share-a-changed-resigned", "damaged", "one bit of share A flipped and the envelope re-signed", e));
+    out.push(failure(
+        "share-a-changed-resigned",
+        "damaged",
+        "one bit of share A flipped and the envelope re-signed",
+        e,
+    ));
 
     let other = seal_as(&k, &p, None, &small, 8);
     let mut e = base.clone();
     let lic_a = Envelope::parse(&base).unwrap().license().to_vec();
     let lic_b = Envelope::parse(&other).unwrap().license().to_vec();
-    let at = e.windows(lic_a.len()).position(|w| w == lic_a.as_slice()).unwrap();
+    let at = e
+        .windows(lic_a.len())
+        .position(|w| w == lic_a.as_slice())
+        .unwrap();
     e[at..at + lic_a.len()].copy_from_slice(&lic_b);
     resign(&mut e, &k);
-    out.push(failure("license-transplanted-resigned", "damaged", "the license of another envelope of the same tenant, re-signed", e));
+    out.push(failure(
+        "license-transplanted-resigned",
+        "damaged",
+        "the license of another envelope of the same tenant, re-signed",
+        e,
+    ));
 
     let mut e = base.clone();
     resign(&mut e, &keys(0x99));
-    out.push(failure("signed-by-other-key", "damaged", "signed by a key other than the one the header names", e));
+    out.push(failure(
+        "signed-by-other-key",
+        "damaged",
+        "signed by a key other than the one the header names",
+        e,
+    ));
 
     let stranger = keys(0x77);
     out.push(failure(

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The project's test command (the README's second quick-start command; .ci/run calls it).
+# Installs what is missing, then runs formatting and lint checks, every test, the wasm32
+# build of the browser-side crates, and the fuzz-target build. Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain"
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  rustup target add wasm32-unknown-unknown
+fi
+rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
+rustup component list --installed | grep -q '^clippy' || rustup component add clippy
+if ! command -v openssl >/dev/null; then
+  echo "openssl is missing (only bench/throughput.sh needs it); skipping"
+fi
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test"
+cargo test --workspace --locked 2>&1 | tee target/test-output.txt
+# Repeat the summary lines together so they are easy to find.
+step "test summary"
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' target/test-output.txt
+
+step "wasm32 build of the browser-side crates"
+cargo build --locked --target wasm32-unknown-unknown -p sealpost-core -p sealpost-portal
+
+step "fuzz targets build"
+bash scripts/fuzz-build.sh
+
+step "all checks passed"
