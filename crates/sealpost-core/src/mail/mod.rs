@@ -30,3 +30,6 @@ pub(crate) fn escape_html(s: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests;

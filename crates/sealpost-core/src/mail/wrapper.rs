@@ -66,9 +66,10 @@ fn text_body(header: &Header, s: &WrapperSettings) -> String {
         "{org} sent you a protected message.\r\n\r\n\
          From: {sender}\r\n\
          Reference: {reference}\r\n\r\n\
-         To read it, open the attached file \"message.html\" in a web browser and sign in\r\n\
-         with the e-mail address this message was sent to.\r\n\r\n\
-         If the attachment does not open, go to {portal}\r\n\
+         To read it, open the attached file \"message.html\" in a web\r\n\
+         browser and sign in with the e-mail address it was sent to.\r\n\r\n\
+         If the attachment does not open, go to\r\n\
+         {portal}\r\n\
          and drop message.html onto the page.\r\n",
         org = s.organization,
         sender = header.sender,
