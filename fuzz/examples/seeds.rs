@@ -5,15 +5,17 @@
 //! cargo run --manifest-path fuzz/Cargo.toml --example seeds -- fuzz/corpus
 //! ```
 //!
-//! Writes `<dir>/envelope/seed-*` (sealed envelopes) and `<dir>/chunked/seed-*` (a piece-size
-//! byte followed by a chunked ciphertext). The corpus directory is not kept in git.
+//! Writes `<dir>/envelope/seed-*` (sealed envelopes), `<dir>/message_html/seed-*` (their
+//! wrapper mails and `message.html` attachments) and `<dir>/chunked/seed-*` (a piece-size byte
+//! followed by a chunked ciphertext). The corpus directory is not kept in git.
 
 use std::path::{Path, PathBuf};
 
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 use sealpost_core::chunked;
-use sealpost_core::{Sealer, Template, seal};
+use sealpost_core::mail::{WrapperSettings, message_html, wrap};
+use sealpost_core::{Envelope, Sealer, Template, seal};
 use sealpost_fuzz::{CHUNK_CONTEXT, CHUNK_KEY, LICENSE_KEY, SIGNING_KEY};
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
@@ -52,7 +54,24 @@ fn main() -> std::io::Result<()> {
         let policy = templates[i % 2].policy("alice@example.com", &recipients[..=i % 2], now);
         let envelope = seal(&sealer, &policy, *subject, now, message, &mut rng).expect("seal");
         write(&dir, &format!("seed-{i}"), &envelope)?;
-        n += 1;
+        let header = Envelope::parse(&envelope).expect("parse").header().clone();
+        let settings = WrapperSettings {
+            organization: "Example Corp".into(),
+            portal_url: "https://portal.example.com".into(),
+            show_subject: subject.is_some(),
+            replacement_subject: "Protected message".into(),
+        };
+        let original = [
+            b"From: alice@example.com\r\nTo: bob@example.org\r\n".as_slice(),
+            message,
+        ]
+        .concat();
+        let html_dir = root.join("message_html");
+        let wrapper = wrap(&original, &envelope, &header, &settings);
+        write(&html_dir, &format!("seed-{i}.eml"), &wrapper)?;
+        let html = message_html(&envelope, &header, &settings);
+        write(&html_dir, &format!("seed-{i}.html"), html.as_bytes())?;
+        n += 3;
     }
 
     let dir = root.join("chunked");

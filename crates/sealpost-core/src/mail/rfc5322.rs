@@ -2,13 +2,13 @@
 //! list its fields with their exact byte ranges, cut out `Bcc`, and read the addresses.
 //!
 //! Works on raw bytes with CRLF or bare-LF line endings and any charset; the message body is
-//! never looked at. Address parsing (groups, encoded words, comments) is delegated to
-//! `mail-parser`. This module does not judge whether a message is well-formed beyond
-//! "does it start with a header field".
+//! never looked at. Field boundaries and address parsing (groups, encoded words, comments) are
+//! `mail-parser`'s, so they match what a reader of the decrypted message sees. This module
+//! does not judge whether a message is well-formed beyond "does it start with a header field".
 
 use std::ops::Range;
 
-use mail_parser::{Address, MessageParser};
+use mail_parser::{Address, HeaderName, HeaderValue, MessageParser};
 
 /// One header field: its name and the byte range of the whole field (name, value, folded
 /// continuation lines and the final line ending).
@@ -21,84 +21,66 @@ pub struct Field {
 }
 
 /// Lines of `raw` as byte ranges that include their line ending.
-fn lines(raw: &[u8]) -> impl Iterator<Item = Range<usize>> + '_ {
-    let mut start = 0;
-    std::iter::from_fn(move || {
-        if start >= raw.len() {
-            return None;
-        }
-        let end = raw[start..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(raw.len(), |p| start + p + 1);
-        let r = start..end;
-        start = end;
-        Some(r)
-    })
+fn first_line(raw: &[u8]) -> &[u8] {
+    let end = raw
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(raw.len(), |p| p + 1);
+    &raw[..end]
 }
 
-fn is_blank_line(line: &[u8]) -> bool {
-    line == b"\n" || line == b"\r\n"
-}
-
-/// The field name of a line that starts a header field (`name:`), if it is one.
-fn field_name(line: &[u8]) -> Option<&str> {
-    let colon = line.iter().position(|&b| b == b':')?;
-    let name = &line[..colon];
-    if name.is_empty() || !name.iter().all(|&b| (33..=126).contains(&b)) {
-        return None;
-    }
-    std::str::from_utf8(name).ok()
-}
-
-/// The header fields of `raw`, in order, stopping at the blank line (or at the first line
-/// that is neither a field nor a continuation, where a malformed message's body begins).
+/// The header fields of `raw`, in order, exactly as `mail-parser` reads them (the same parser
+/// the portal renders with), so that what this module strips or copies is what a reader
+/// would see: field names may have white space before the colon, lines without a colon are
+/// skipped, and the block ends at the first empty line.
 pub fn fields(raw: &[u8]) -> Vec<Field> {
-    let mut out: Vec<Field> = Vec::new();
-    for line in lines(raw) {
-        let bytes = &raw[line.clone()];
-        if is_blank_line(bytes) {
-            break;
-        }
-        if matches!(bytes.first(), Some(b' ' | b'\t')) {
-            match out.last_mut() {
-                Some(f) => {
-                    f.range.end = line.end;
-                    continue;
-                }
-                None => break,
-            }
-        }
-        match field_name(bytes) {
-            Some(name) => out.push(Field {
-                name: name.to_string(),
-                range: line,
-            }),
-            None => break,
-        }
-    }
-    out
+    let Some(msg) = MessageParser::default().parse_headers(raw) else {
+        return Vec::new();
+    };
+    msg.headers()
+        .iter()
+        .map(|h| Field {
+            name: h.name.as_str().to_string(),
+            range: h.offset_field as usize..(h.offset_end as usize).min(raw.len()),
+        })
+        .collect()
 }
 
-/// Whether `raw` looks like a mail message: it starts with a header field.
+/// Whether `raw` looks like a mail message: its first line is a header field (`Name: ...`,
+/// white space allowed before the colon).
 pub fn looks_like_mail(raw: &[u8]) -> bool {
-    lines(raw)
-        .next()
-        .is_some_and(|l| field_name(&raw[l]).is_some())
+    let line = first_line(raw);
+    let Some(colon) = line.iter().position(|&b| b == b':') else {
+        return false;
+    };
+    let name = line[..colon].trim_ascii_end();
+    !name.is_empty() && name.iter().all(|&b| (33..=126).contains(&b))
 }
 
 /// `raw` without its `Bcc` fields; every other byte is kept as it was.
 pub fn strip_bcc(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut pos = 0;
-    for f in fields(raw) {
-        if f.name.eq_ignore_ascii_case("bcc") {
-            out.extend_from_slice(&raw[pos..f.range.start]);
-            pos = f.range.end;
+    let mut current = raw.to_vec();
+    // Cutting a field can, in contrived input, let the parser see a new one: repeat until no
+    // Bcc is left (bounded; each pass removes at least one field).
+    for _ in 0..64 {
+        let bcc: Vec<Range<usize>> = fields(&current)
+            .into_iter()
+            .filter(|f| f.name.eq_ignore_ascii_case("bcc"))
+            .map(|f| f.range)
+            .collect();
+        if bcc.is_empty() {
+            break;
         }
+        let mut out = Vec::with_capacity(current.len());
+        let mut pos = 0;
+        for r in bcc {
+            out.extend_from_slice(&current[pos..r.start]);
+            pos = r.end;
+        }
+        out.extend_from_slice(&current[pos..]);
+        current = out;
     }
-    out.extend_from_slice(&raw[pos..]);
-    out
+    current
 }
 
 /// The addresses a message is from and to, as read from its header.
@@ -112,33 +94,31 @@ pub struct Addresses {
     pub subject: Option<String>,
 }
 
-/// Reads From, To, Cc, Bcc and Subject.
+/// Reads From, To, Cc, Bcc (every field of each kind, not only the last) and Subject.
 pub fn addresses(raw: &[u8]) -> Addresses {
-    let end = fields(raw).last().map_or(0, |f| f.range.end);
-    let Some(msg) = MessageParser::default().parse_headers(&raw[..end]) else {
+    let Some(msg) = MessageParser::default().parse_headers(raw) else {
         return Addresses::default();
     };
-    let list = |a: Option<&Address<'_>>| -> Vec<String> {
-        a.map(|a| {
-            a.iter()
-                .filter_map(|x| x.address())
-                .map(crate::policy::normalize_address)
-                .collect()
-        })
-        .unwrap_or_default()
+    let list = |name: HeaderName<'static>| -> Vec<String> {
+        msg.header_values(name)
+            .filter_map(|v| match v {
+                HeaderValue::Address(a) => Some(a),
+                _ => None,
+            })
+            .flat_map(|a: &Address<'_>| a.iter())
+            .filter_map(|x| x.address())
+            .map(crate::policy::normalize_address)
+            .collect()
     };
     let mut recipients: Vec<String> = Vec::new();
-    for addr in list(msg.to())
-        .into_iter()
-        .chain(list(msg.cc()))
-        .chain(list(msg.bcc()))
-    {
+    let all = [HeaderName::To, HeaderName::Cc, HeaderName::Bcc];
+    for addr in all.into_iter().flat_map(list) {
         if !addr.is_empty() && !recipients.contains(&addr) {
             recipients.push(addr);
         }
     }
     Addresses {
-        from: list(msg.from()).into_iter().next(),
+        from: list(HeaderName::From).into_iter().next(),
         recipients,
         subject: msg.subject().map(str::to_string),
     }

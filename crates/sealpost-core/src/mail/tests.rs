@@ -34,17 +34,40 @@ fn wrapper_keeps_addressing_and_threading_and_hides_the_rest() {
     let env = b"SEALPOST\x01fake envelope bytes";
     let w = wrap(ORIGINAL, env, &header(), &settings(false));
     let text = String::from_utf8_lossy(&w);
-    for kept in ["From: Alice <alice@example.com>\r\n", "To: bob@gmail.com\r\n", "In-Reply-To: <x@y>\r\n", "References: <w@y>\r\n <x@y>\r\n"] {
+    for kept in [
+        "From: Alice <alice@example.com>\r\n",
+        "To: bob@gmail.com\r\n",
+        "In-Reply-To: <x@y>\r\n",
+        "References: <w@y>\r\n <x@y>\r\n",
+    ] {
         assert!(text.contains(kept), "missing {kept:?}");
     }
-    for hidden in ["Bcc", "hidden@example.net", "Secret plans", "X-Custom", "Received"] {
+    for hidden in [
+        "Bcc",
+        "hidden@example.net",
+        "Secret plans",
+        "X-Custom",
+        "Received",
+    ] {
         assert!(!text.contains(hidden), "leaked {hidden:?}");
     }
-    assert!(text.contains("Subject: =?utf-8?"), "non-ASCII replacement subject is RFC 2047 encoded");
-    assert!(text.contains("X-Sealpost-Envelope: v1; id=42424242424242424242424242424242; tenant=example.com\r\n"));
-    assert!(text.contains("Date: "), "a Date is added when the original has none");
+    assert!(
+        text.contains("Subject: =?utf-8?"),
+        "non-ASCII replacement subject is RFC 2047 encoded"
+    );
+    assert!(text.contains(
+        "X-Sealpost-Envelope: v1; id=42424242424242424242424242424242; tenant=example.com\r\n"
+    ));
+    assert!(
+        text.contains("Date: "),
+        "a Date is added when the original has none"
+    );
     assert!(text.contains("Message-ID: <42424242424242424242424242424242@example.com>"));
-    assert_eq!(w, wrap(ORIGINAL, env, &header(), &settings(false)), "deterministic");
+    assert_eq!(
+        w,
+        wrap(ORIGINAL, env, &header(), &settings(false)),
+        "deterministic"
+    );
     assert_eq!(extract_envelope(&w).unwrap(), env);
 }
 
@@ -61,7 +84,10 @@ fn message_html_escapes_and_round_trips() {
     assert!(html.contains("Example &lt;Corp&gt; &amp; &quot;Sons&quot;"));
     assert!(!html.contains("<Corp>"));
     assert!(html.contains("content=\"https://portal.example.com/open?x=1&amp;y=&quot;2&quot;\""));
-    assert!(html.contains("4242-4242-4242"), "shows the message reference");
+    assert!(
+        html.contains("4242-4242-4242"),
+        "shows the message reference"
+    );
     assert!(html.contains("<noscript>"));
     assert!(html.lines().all(|l| l.len() <= 998), "safe line lengths");
     assert_eq!(extract_envelope(html.as_bytes()).unwrap(), env);
@@ -70,9 +96,18 @@ fn message_html_escapes_and_round_trips() {
 #[test]
 fn extraction_errors() {
     assert_eq!(extract_envelope(b""), Err(ExtractError::NotFound));
-    assert_eq!(extract_envelope(b"<html>hi</html>"), Err(ExtractError::NotFound));
+    assert_eq!(
+        extract_envelope(b"<html>hi</html>"),
+        Err(ExtractError::NotFound)
+    );
     let bad = format!("<script type=\"{ENVELOPE_SCRIPT_TYPE}\">!!!not base64</script>");
-    assert_eq!(extract_envelope(bad.as_bytes()), Err(ExtractError::BadEncoding));
+    assert_eq!(
+        extract_envelope(bad.as_bytes()),
+        Err(ExtractError::BadEncoding)
+    );
     let unterminated = format!("<script type=\"{ENVELOPE_SCRIPT_TYPE}\">AAAA");
-    assert_eq!(extract_envelope(unterminated.as_bytes()), Err(ExtractError::NotFound));
+    assert_eq!(
+        extract_envelope(unterminated.as_bytes()),
+        Err(ExtractError::NotFound)
+    );
 }

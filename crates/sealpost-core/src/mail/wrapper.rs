@@ -95,6 +95,18 @@ fn html_body(header: &Header, s: &WrapperSettings) -> String {
     )
 }
 
+/// Standard base64 in 76-character lines, each ending in CRLF (RFC 2045).
+fn base64_lines(data: &[u8]) -> String {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(data);
+    let mut out = String::with_capacity(encoded.len() + encoded.len() / 38 + 2);
+    for line in encoded.as_bytes().chunks(76) {
+        out.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+        out.push_str("\r\n");
+    }
+    out
+}
+
 /// Builds the wrapper mail for `original`, sealed as `envelope` with readable `header`.
 pub fn wrap(
     original: &[u8],
@@ -155,9 +167,11 @@ pub fn wrap(
             ),
         ],
     );
+    // mail-builder writes a part with an explicit transfer encoding as is, so the body is
+    // base64-encoded here: 76-character lines, CRLF.
     let attachment = MimePart::new(
         ContentType::new("text/html").attribute("charset", "utf-8"),
-        message_html(envelope, header, settings),
+        base64_lines(message_html(envelope, header, settings).as_bytes()),
     )
     .attachment("message.html")
     .transfer_encoding("base64");
