@@ -32,4 +32,4 @@
       status.textContent = "The message was handed to the portal. You can close this page.";
     });
   });
-})();"
+})();

@@ -111,3 +111,21 @@ fn extraction_errors() {
         Err(ExtractError::NotFound)
     );
 }
+
+/// The script in message.html must at least parse; checked with Node.js when it is installed
+/// (the browser tests of the portal exercise its behaviour).
+#[test]
+fn message_html_script_is_valid_javascript() {
+    let html = message_html(b"SEALPOST", &header(), &settings(false));
+    let start = html.find("<script>\n").expect("inline script") + "<script>\n".len();
+    let end = start + html[start..].find("</script>").expect("script end");
+    let dir = std::env::temp_dir().join(format!("sealpost-js-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("message_html.js");
+    std::fs::write(&file, &html[start..end]).unwrap();
+    match std::process::Command::new("node").arg("--check").arg(&file).output() {
+        Ok(out) => assert!(out.status.success(), "node --check: {}", String::from_utf8_lossy(&out.stderr)),
+        Err(_) => eprintln!("node not installed; skipping the syntax check"),
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
