@@ -123,8 +123,16 @@ fn message_html_script_is_valid_javascript() {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("message_html.js");
     std::fs::write(&file, &html[start..end]).unwrap();
-    match std::process::Command::new("node").arg("--check").arg(&file).output() {
-        Ok(out) => assert!(out.status.success(), "node --check: {}", String::from_utf8_lossy(&out.stderr)),
+    match std::process::Command::new("node")
+        .arg("--check")
+        .arg(&file)
+        .output()
+    {
+        Ok(out) => assert!(
+            out.status.success(),
+            "node --check: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
         Err(_) => eprintln!("node not installed; skipping the syntax check"),
     }
     let _ = std::fs::remove_dir_all(&dir);
