@@ -17,7 +17,7 @@ use clap::{Parser, Subcommand};
 
 /// Sealpost: open, self-hostable message encryption.
 #[derive(Parser)]
-#[command(name = "sealpost", version, about, long_about = None, propagate_version = true)]
+#[command(name = "sealpost", version, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use sealpost_core::mail::WrapperSettings;
 use sealpost_core::policy::{Template, template_key};
-use sealpost_core::{LicensePublicKey, LicenseSecretKey, SigningKey, VerifyingKey};
+use sealpost_core::{KeyId, LicensePublicKey, LicenseSecretKey, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CliError, CliResult, io_error};
@@ -65,7 +65,7 @@ pub struct Settings {
     /// Signing keys.
     pub signing_keys: Vec<KeyEntry>,
     /// Custom templates.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub templates: Vec<Template>,
 }
 
@@ -101,6 +101,29 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> CliResult<()> {
     fs::rename(&tmp, path).map_err(|e| io_error("rename into place", path, e))
 }
 
+/// Checks that every key entry's id is the id of its public key.
+fn check_key_ids(path: &Path, s: &Settings) -> CliResult<()> {
+    let bad = |id: &str| {
+        CliError::new(
+            format!("{}: key {id} does not match its public key", path.display()),
+            "restore tenant.toml from backup; key ids are computed from the keys",
+        )
+    };
+    for k in &s.license_keys {
+        let pk = LicensePublicKey::from_base64(&k.public).map_err(|_| bad(&k.id))?;
+        if pk.key_id().to_string() != k.id {
+            return Err(bad(&k.id));
+        }
+    }
+    for k in &s.signing_keys {
+        let vk = VerifyingKey::from_base64(&k.public).map_err(|_| bad(&k.id))?;
+        if vk.key_id().to_string() != k.id {
+            return Err(bad(&k.id));
+        }
+    }
+    Ok(())
+}
+
 impl Tenant {
     /// Loads `DIR/tenant.toml` and checks it.
     pub fn load(dir: &Path) -> CliResult<Tenant> {
@@ -121,6 +144,7 @@ impl Tenant {
                 "fix the file (see docs/cli.md for its fields)",
             )
         })?;
+        check_key_ids(&path, &settings)?;
         for t in &settings.templates {
             t.validate().map_err(|e| {
                 CliError::new(
@@ -213,16 +237,15 @@ impl Tenant {
         SigningKey::from_pem(&self.read_pem("signing", &entry.id)?).map_err(|e| self.bad_key(e))
     }
 
-    /// Every license private key, active and retired.
-    pub fn license_secret_keys(&self) -> CliResult<Vec<LicenseSecretKey>> {
-        self.settings
-            .license_keys
-            .iter()
-            .map(|k| {
-                LicenseSecretKey::from_pem(&self.read_pem("license", &k.id)?)
-                    .map_err(|e| self.bad_key(e))
-            })
-            .collect()
+    /// The license private key with this id (active or retired), if the tenant has it.
+    pub fn license_secret_key(&self, id: &KeyId) -> CliResult<Option<LicenseSecretKey>> {
+        let id = id.to_string();
+        let Some(entry) = self.settings.license_keys.iter().find(|k| k.id == id) else {
+            return Ok(None);
+        };
+        let key = LicenseSecretKey::from_pem(&self.read_pem("license", &entry.id)?)
+            .map_err(|e| self.bad_key(e))?;
+        Ok(Some(key))
     }
 
     /// Every signing public key, active and retired.

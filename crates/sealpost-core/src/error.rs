@@ -57,6 +57,12 @@ pub enum SealError {
     /// More recipients than the format allows (65 535).
     #[error("too many recipients (at most 65535)")]
     TooManyRecipients,
+    /// A recipient address is empty or not in normalized form (see `normalize_address`).
+    #[error("recipient {0:?} is empty or not normalized (trimmed, lowercase)")]
+    InvalidRecipient(String),
+    /// An expiry of 0 would be read back as "never".
+    #[error("the expiry time must be after 1970-01-01T00:00:00Z")]
+    InvalidExpiry,
     /// The message is larger than chunked encryption allows.
     #[error("the message is too large to encrypt")]
     TooLarge,

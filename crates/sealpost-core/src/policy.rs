@@ -284,6 +284,12 @@ impl Policy {
         }
         for r in &self.recipients {
             check_str("recipient", r)?;
+            if r.is_empty() || *r != normalize_address(r) {
+                return Err(SealError::InvalidRecipient(r.clone()));
+            }
+        }
+        if self.expires == Some(0) {
+            return Err(SealError::InvalidExpiry);
         }
         Ok(())
     }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use sealpost_core::mail::extract_envelope;
 use sealpost_core::{Envelope, OpenError, open_with_tenant_keys};
 
-use super::{envelope_error, read_input, write_stdout};
+use super::{envelope_error, parse_error, read_input, write_stdout};
 use crate::TenantArg;
 use crate::error::{CliError, CliResult};
 use crate::tenant::Tenant;
@@ -26,11 +26,12 @@ pub fn run(a: Args) -> CliResult<()> {
     let tenant = Tenant::load(&a.tenant.dir)?;
     let input = read_input(&a.file)?;
     let bytes = extract_envelope(&input).map_err(|e| envelope_error(&a.file, e))?;
-    let env = Envelope::parse(&bytes).map_err(|e| envelope_error(&a.file, e))?;
+    let env = Envelope::parse(&bytes).map_err(|e| parse_error(&a.file, e))?;
+    let license_key = tenant.license_secret_key(&env.header().license_key_id)?;
     let opened = open_with_tenant_keys(
         &env,
         &tenant.verifying_keys()?,
-        &tenant.license_secret_keys()?,
+        license_key.as_slice(),
     )
     .map_err(|e| match e {
         OpenError::CannotOpen => CliError::new(

@@ -7,7 +7,7 @@ use sealpost_core::envelope::FORMAT_VERSION;
 use sealpost_core::mail::extract_envelope;
 use serde::Serialize;
 
-use super::{envelope_error, read_input, write_stdout};
+use super::{envelope_error, parse_error, read_input, write_stdout};
 use crate::error::CliResult;
 
 /// Arguments of `inspect`.
@@ -34,7 +34,7 @@ struct Report<'a> {
 pub fn run(a: Args) -> CliResult<()> {
     let input = read_input(&a.file)?;
     let bytes = extract_envelope(&input).map_err(|e| envelope_error(&a.file, e))?;
-    let env = Envelope::parse(&bytes).map_err(|e| envelope_error(&a.file, e))?;
+    let env = Envelope::parse(&bytes).map_err(|e| parse_error(&a.file, e))?;
     let header = env.header();
     let created =
         std::time::UNIX_EPOCH + std::time::Duration::from_secs(header.created.min(253_402_300_799));

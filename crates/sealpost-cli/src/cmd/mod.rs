@@ -55,3 +55,17 @@ pub fn envelope_error(file: &Path, e: impl std::fmt::Display) -> CliError {
         "pass the wrapper mail (.eml) as received, or its message.html attachment",
     )
 }
+
+/// Explains an envelope that was found but cannot be read.
+pub fn parse_error(file: &Path, e: sealpost_core::ParseError) -> CliError {
+    match e {
+        sealpost_core::ParseError::UnsupportedVersion(_) => CliError::new(
+            format!("{}: {e}", file.display()),
+            "upgrade sealpost to a release that reads this version",
+        ),
+        e => CliError::new(
+            format!("{}: {e}", file.display()),
+            "the file was cut short or altered; ask the sender for the original wrapper mail",
+        ),
+    }
+}

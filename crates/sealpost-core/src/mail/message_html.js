@@ -11,9 +11,10 @@
   if (portal.protocol !== "https:" && portal.protocol !== "http:") return;
   portal.hash = "";
   var data = holder.textContent.replace(/\s+/g, "");
-  var small = data.length <= FRAGMENT_LIMIT;
+  var b64url = data.replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  var small = b64url.length <= FRAGMENT_LIMIT;
   if (small) {
-    link.href = portal.href + "#envelope=" + data.replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    link.href = portal.href + "#envelope=" + b64url;
   }
   status.textContent = "Select the button to open the message in the secure portal.";
   link.addEventListener("click", function (ev) {

@@ -135,7 +135,11 @@ pub fn wrap(
         out.extend_from_slice(
             format!(
                 "Message-ID: <{}@{}>\r\n",
-                header.message_id, header.tenant_id
+                header.message_id,
+                header.tenant_id.replace(
+                    |c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-'),
+                    ""
+                )
             )
             .as_bytes(),
         );
