@@ -247,3 +247,150 @@ impl std::fmt::Debug for SigningKey {
         write!(f, "SigningKey({}, ..)", self.verifying_key().key_id())
     }
 }
+
+/// The key-encryption key that protects tenant private keys at rest in the key service.
+///
+/// Wrapped key = nonce (12) || AES-256-GCM(scalar (32)) with
+/// AAD = "sealpost kek v1" || 0x00 || tenant id || 0x00 || key id (8).
+pub struct KeyEncryptionKey(Zeroizing<[u8; 32]>);
+
+const KEK_LABEL: &[u8] = b"sealpost kek v1\0";
+
+impl KeyEncryptionKey {
+    /// A new random key-encryption key.
+    pub fn generate(rng: &mut impl CryptoRng) -> KeyEncryptionKey {
+        let mut k = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(&mut k[..]);
+        KeyEncryptionKey(k)
+    }
+    /// Reads 32 bytes given as base64 (surrounding white space ignored).
+    pub fn from_base64(s: &str) -> Result<KeyEncryptionKey, KeyError> {
+        let bytes = Zeroizing::new(b64_decode("key-encryption key", s)?);
+        let k: [u8; 32] = bytes[..]
+            .try_into()
+            .map_err(|_| KeyError::Invalid("key-encryption key (32 bytes, base64)"))?;
+        Ok(KeyEncryptionKey(Zeroizing::new(k)))
+    }
+    /// Base64 of the 32 bytes.
+    pub fn to_base64(&self) -> Zeroizing<String> {
+        Zeroizing::new(B64.encode(&self.0[..]))
+    }
+
+    fn aad(tenant_id: &str, key_id: &KeyId) -> Vec<u8> {
+        [KEK_LABEL, tenant_id.as_bytes(), &[0], &key_id.0].concat()
+    }
+
+    /// Encrypts a tenant's license private key for storage.
+    pub fn wrap(
+        &self,
+        tenant_id: &str,
+        key: &LicenseSecretKey,
+        rng: &mut impl CryptoRng,
+    ) -> Vec<u8> {
+        use aes_gcm::aead::{Aead, KeyInit, Payload};
+        let cipher = aes_gcm::Aes256Gcm::new_from_slice(&self.0[..]).expect("32-byte key");
+        let mut nonce = [0u8; 12];
+        rng.fill_bytes(&mut nonce);
+        let aad = Self::aad(tenant_id, &key.public_key().key_id());
+        let ct = cipher
+            .encrypt(
+                &nonce.into(),
+                Payload {
+                    msg: &key.to_bytes(),
+                    aad: &aad,
+                },
+            )
+            .expect("AES-GCM encryption of 32 bytes");
+        [&nonce[..], &ct].concat()
+    }
+
+    /// Decrypts a stored license private key and checks it is the key `key_id` names.
+    pub fn unwrap(
+        &self,
+        tenant_id: &str,
+        key_id: &KeyId,
+        wrapped: &[u8],
+    ) -> Result<LicenseSecretKey, KeyError> {
+        use aes_gcm::aead::{Aead, KeyInit, Payload};
+        let bad = KeyError::Invalid("wrapped key (wrong key-encryption key, or damaged)");
+        if wrapped.len() < 12 {
+            return Err(bad);
+        }
+        let cipher = aes_gcm::Aes256Gcm::new_from_slice(&self.0[..]).expect("32-byte key");
+        let (nonce, ct) = wrapped.split_at(12);
+        let nonce: [u8; 12] = nonce.try_into().expect("12 bytes");
+        let plain = Zeroizing::new(
+            cipher
+                .decrypt(
+                    &nonce.into(),
+                    Payload {
+                        msg: ct,
+                        aad: &Self::aad(tenant_id, key_id),
+                    },
+                )
+                .map_err(|_| bad.clone())?,
+        );
+        let key = LicenseSecretKey::from_bytes(&plain)?;
+        if key.public_key().key_id() != *key_id {
+            return Err(bad);
+        }
+        Ok(key)
+    }
+}
+
+impl std::fmt::Debug for KeyEncryptionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyEncryptionKey(..)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    use super::*;
+
+    #[test]
+    fn kek_wraps_and_binds_tenant_and_key() {
+        let mut rng = ChaCha20Rng::from_seed([5; 32]);
+        let kek = KeyEncryptionKey::generate(&mut rng);
+        let other = KeyEncryptionKey::generate(&mut rng);
+        let sk = LicenseSecretKey::generate(&mut rng);
+        let id = sk.public_key().key_id();
+        let w = kek.wrap("t1", &sk, &mut rng);
+        assert_eq!(
+            kek.unwrap("t1", &id, &w).unwrap().public_key(),
+            sk.public_key()
+        );
+        assert!(kek.unwrap("t2", &id, &w).is_err());
+        assert!(other.unwrap("t1", &id, &w).is_err());
+        assert!(kek.unwrap("t1", &KeyId([0; 8]), &w).is_err());
+        assert!(kek.unwrap("t1", &id, &w[..20]).is_err());
+        let again = KeyEncryptionKey::from_base64(&kek.to_base64()).unwrap();
+        assert!(again.unwrap("t1", &id, &w).is_ok());
+    }
+
+    #[test]
+    fn pem_round_trips() {
+        let mut rng = ChaCha20Rng::from_seed([6; 32]);
+        let sk = LicenseSecretKey::generate(&mut rng);
+        assert_eq!(
+            LicenseSecretKey::from_pem(&sk.to_pem())
+                .unwrap()
+                .public_key(),
+            sk.public_key()
+        );
+        let sig = SigningKey::generate(&mut rng);
+        assert_eq!(
+            SigningKey::from_pem(&sig.to_pem()).unwrap().verifying_key(),
+            sig.verifying_key()
+        );
+        assert!(
+            LicenseSecretKey::from_pem(
+                "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
+            )
+            .is_err()
+        );
+    }
+}

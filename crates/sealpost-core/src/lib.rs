@@ -30,6 +30,7 @@ pub mod keys;
 pub mod license;
 pub mod mail;
 pub mod policy;
+pub mod rewrap;
 mod wire;
 
 pub use envelope::{Envelope, Opened, Sealer, open_with_tenant_keys, seal};
