@@ -6,8 +6,8 @@ use sealpost_core::{Envelope, open_with_tenant_keys};
 use tempfile::TempDir;
 
 use crate::common::{
-    attachment, find, fixture, fixture_names, has_bcc_field, header_block, inspect, ok, s,
-    tenant, tenant_keys, write,
+    attachment, find, fixture, fixture_names, has_bcc_field, header_block, inspect, ok, s, tenant,
+    tenant_keys, write,
 };
 
 #[test]
