@@ -55,6 +55,6 @@ pub fn open(
     let (enc, ct) = sealed.split_at(ENC_LEN);
     let enc =
         <Kem as hpke::Kem>::EncappedKey::from_bytes(enc).map_err(|_| OpenError::CannotOpen)?;
-    hpke::single_shot_open::<Aead, Kdf, Kem>(&OpModeR::Base, &recipient.0, &enc, info, ct, aad)
+    hpke::single_shot_open::<Aead, Kdf, Kem>(&OpModeR::Base, &recipient.sk, &enc, info, ct, aad)
         .map_err(|_| OpenError::CannotOpen)
 }

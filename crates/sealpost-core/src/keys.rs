@@ -61,33 +61,45 @@ fn b64_decode(what: &'static str, s: &str) -> Result<Vec<u8>, KeyError> {
 #[derive(Clone, PartialEq, Eq)]
 pub struct LicensePublicKey(pub(crate) <Kem as hpke::Kem>::PublicKey);
 
-/// The private half of a tenant's license key, held by the key service.
+/// The private half of a tenant's license key, held by the key service. Keeps its public
+/// half too, so key ids need no scalar multiplication.
 #[derive(Clone)]
-pub struct LicenseSecretKey(pub(crate) <Kem as hpke::Kem>::PrivateKey);
+pub struct LicenseSecretKey {
+    pub(crate) sk: <Kem as hpke::Kem>::PrivateKey,
+    pk: LicensePublicKey,
+}
 
 impl LicenseSecretKey {
     /// Makes a new key from the given randomness.
     pub fn generate(rng: &mut impl CryptoRng) -> LicenseSecretKey {
-        let (sk, _) = Kem::gen_keypair_with_rng(rng);
-        LicenseSecretKey(sk)
+        let (sk, pk) = Kem::gen_keypair_with_rng(rng);
+        LicenseSecretKey {
+            sk,
+            pk: LicensePublicKey(pk),
+        }
     }
     /// Derives a key deterministically from 32+ bytes of secret input (RFC 9180 DeriveKeyPair).
     pub fn derive(ikm: &[u8]) -> LicenseSecretKey {
-        LicenseSecretKey(Kem::derive_keypair(ikm).0)
+        let (sk, pk) = Kem::derive_keypair(ikm);
+        LicenseSecretKey {
+            sk,
+            pk: LicensePublicKey(pk),
+        }
     }
     /// The matching public key.
     pub fn public_key(&self) -> LicensePublicKey {
-        LicensePublicKey(Kem::sk_to_pk(&self.0))
+        self.pk.clone()
     }
     /// The 32-byte scalar.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        Zeroizing::new(self.0.to_bytes().to_vec())
+        Zeroizing::new(self.sk.to_bytes().to_vec())
     }
     /// Reads a 32-byte scalar.
     pub fn from_bytes(b: &[u8]) -> Result<LicenseSecretKey, KeyError> {
-        <Kem as hpke::Kem>::PrivateKey::from_bytes(b)
-            .map(LicenseSecretKey)
-            .map_err(|_| KeyError::Invalid("license private key"))
+        let sk = <Kem as hpke::Kem>::PrivateKey::from_bytes(b)
+            .map_err(|_| KeyError::Invalid("license private key"))?;
+        let pk = LicensePublicKey(Kem::sk_to_pk(&sk));
+        Ok(LicenseSecretKey { sk, pk })
     }
     /// PKCS#8 PEM ("PRIVATE KEY"), as `openssl pkey` writes for a P-256 key.
     pub fn to_pem(&self) -> Zeroizing<String> {

@@ -100,3 +100,15 @@ fn extract_envelope_rejects_what_is_not_an_envelope() {
         Err(NotFound)
     );
 }
+
+/// Fuzzing found a mail that reaches a `debug_assert!(false)` inside mail-parser; with the
+/// workspace's profile setting it must come back as "not found", not a panic.
+#[test]
+fn fuzz_regression_mail_parser_debug_assert() {
+    let input = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/fuzz/mail-parser-debug-assert.bin"
+    ))
+    .unwrap();
+    assert!(sealpost_core::mail::extract_envelope(&input).is_err());
+}
