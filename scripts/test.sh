@@ -23,6 +23,11 @@ cargo fmt --all -- --check
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "PostgreSQL (private test cluster on 127.0.0.1:55432) for the key-service store tests"
+SEALPOST_TEST_POSTGRES_URL=$(bash scripts/postgres.sh start target/pg)
+export SEALPOST_TEST_POSTGRES_URL
+echo "using $SEALPOST_TEST_POSTGRES_URL"
+
 step "cargo test"
 cargo test --workspace --locked 2>&1 | tee target/test-output.txt
 # Repeat the summary lines together so they are easy to find.

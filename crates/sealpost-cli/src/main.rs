@@ -34,12 +34,45 @@ enum Command {
     Inspect(cmd::inspect::Args),
     /// Recover the original message with the tenant's own private keys (compliance path).
     Decrypt(cmd::decrypt::Args),
+    /// Run the key service (sign-in, rewrap, revocation, audit) over HTTP.
+    Serve(cmd::serve::Args),
+    /// Revoke a message: its recipients can no longer open it (calls the key service).
+    Revoke(cmd::remote::MessageArgs),
+    /// Print a message's audit trail as JSON (calls the key service).
+    Audit(cmd::remote::MessageArgs),
+    /// Key-service administration.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// The passcode mails the key service holds when no SMTP server is configured.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Admin tokens for revocation and audit.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Make a tenant admin token; it is printed once and stored only as a hash.
+    Create(cmd::keyservice::TokenCreateArgs),
+}
+
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// List the newest mails.
+    List(cmd::keyservice::OutboxArgs),
 }
 
 #[derive(Subcommand)]
 enum TenantCommand {
     /// Make a tenant directory: license and signing key pairs and a settings file.
     Init(cmd::tenant_init::Args),
+    /// Load a tenant directory into the key service's database (or update its keys).
+    Add(cmd::keyservice::TenantAddArgs),
 }
 
 /// The tenant directory argument shared by several commands.
@@ -54,6 +87,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Tenant(TenantCommand::Init(a)) => cmd::tenant_init::run(a),
+        Command::Tenant(TenantCommand::Add(a)) => cmd::keyservice::tenant_add(a),
+        Command::Serve(a) => cmd::serve::run_cmd(a),
+        Command::Revoke(a) => cmd::remote::revoke(a),
+        Command::Audit(a) => cmd::remote::audit(a),
+        Command::Admin(AdminCommand::Token(TokenCommand::Create(a))) => {
+            cmd::keyservice::token_create(a)
+        }
+        Command::Outbox(OutboxCommand::List(a)) => cmd::keyservice::outbox_list(a),
         Command::Encrypt(a) => cmd::encrypt::run(a),
         Command::Inspect(a) => cmd::inspect::run(a),
         Command::Decrypt(a) => cmd::decrypt::run(a),

@@ -4,6 +4,9 @@
 pub mod decrypt;
 pub mod encrypt;
 pub mod inspect;
+pub mod keyservice;
+pub mod remote;
+pub mod serve;
 pub mod tenant_init;
 
 use std::io::{Read, Write};

@@ -1,0 +1,100 @@
+-- Sealpost key service: initial schema (SQLite).
+-- Keep in step with ../postgres/0001_initial.sql: same tables, columns and indexes.
+-- Times are Unix seconds; flags are 0/1 integers.
+
+CREATE TABLE tenants (
+    tenant_id     TEXT    NOT NULL PRIMARY KEY,
+    display_name  TEXT    NOT NULL,
+    settings_json TEXT    NOT NULL,
+    created       INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE tenant_keys (
+    tenant_id       TEXT    NOT NULL REFERENCES tenants (tenant_id),
+    key_id          TEXT    NOT NULL,
+    kind            TEXT    NOT NULL,
+    public_key      BLOB    NOT NULL,
+    wrapped_private BLOB,
+    status          TEXT    NOT NULL,
+    created         INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, key_id)
+) STRICT;
+
+-- One-time-passcode challenges. Rows outlive their expiry (see CHALLENGE_RETENTION_SECS):
+-- they are the record of codes sent, counted by the per-address rate limit.
+CREATE TABLE challenges (
+    id         TEXT    NOT NULL PRIMARY KEY,
+    tenant_id  TEXT    NOT NULL,
+    email      TEXT    NOT NULL,
+    message_id TEXT    NOT NULL,
+    code_hash  BLOB    NOT NULL,
+    sent       INTEGER NOT NULL CHECK (sent IN (0, 1)),
+    created    INTEGER NOT NULL,
+    expires    INTEGER NOT NULL,
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    used       INTEGER NOT NULL DEFAULT 0 CHECK (used IN (0, 1))
+) STRICT;
+CREATE INDEX challenges_email_created ON challenges (email, created);
+CREATE INDEX challenges_expires ON challenges (expires);
+
+-- Consecutive failed passcode verifications per address (lockout).
+CREATE TABLE address_failures (
+    email    TEXT    NOT NULL PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    updated  INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+-- Recipient sessions; only the SHA-256 of the token is stored.
+CREATE TABLE sessions (
+    token_hash BLOB    NOT NULL PRIMARY KEY,
+    email      TEXT    NOT NULL,
+    created    INTEGER NOT NULL,
+    last_seen  INTEGER NOT NULL,
+    expires    INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX sessions_expires ON sessions (expires);
+
+CREATE TABLE revocations (
+    tenant_id  TEXT    NOT NULL,
+    message_id TEXT    NOT NULL,
+    revoked_at INTEGER NOT NULL,
+    revoked_by TEXT    NOT NULL,
+    PRIMARY KEY (tenant_id, message_id)
+) STRICT, WITHOUT ROWID;
+
+-- Append-only. AUTOINCREMENT: ids are never reused.
+CREATE TABLE audit_events (
+    id         INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+    event_time INTEGER NOT NULL,
+    tenant_id  TEXT    NOT NULL,
+    event      TEXT    NOT NULL,
+    email      TEXT,
+    message_id TEXT,
+    client_ip  TEXT,
+    detail     TEXT    NOT NULL
+) STRICT;
+CREATE INDEX audit_events_message ON audit_events (tenant_id, message_id, event_time);
+CREATE INDEX audit_events_tenant_time ON audit_events (tenant_id, event_time);
+
+-- Tenant administration tokens; only the SHA-256 of the token is stored.
+CREATE TABLE admin_tokens (
+    token_hash BLOB    NOT NULL PRIMARY KEY,
+    tenant_id  TEXT    NOT NULL REFERENCES tenants (tenant_id),
+    label      TEXT    NOT NULL,
+    created    INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+-- Passcode mail kept locally when no SMTP server is configured.
+CREATE TABLE outbox (
+    id      INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+    created INTEGER NOT NULL,
+    to_addr TEXT    NOT NULL,
+    subject TEXT    NOT NULL,
+    body    TEXT    NOT NULL
+) STRICT;
+
+-- Server-wide secrets shared by all instances (e.g. the passcode-hash key).
+CREATE TABLE server_secrets (
+    name  TEXT NOT NULL PRIMARY KEY,
+    value BLOB NOT NULL
+) STRICT, WITHOUT ROWID;

@@ -1,0 +1,256 @@
+//! The key service's logic, testable without a socket: sign-in by passcode, sessions,
+//! rewrap, revocation, audit, tenant administration. Handlers call one method each.
+//!
+//! Every decision reads time from the [`Clock`] and randomness from [`Entropy`]; every
+//! release of share B is preceded by a durable audit record (audit fails closed).
+
+mod admin;
+mod error;
+mod otp_flow;
+mod rewrap;
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::{Infallible, SeedableRng, TryCryptoRng, TryRng};
+use sealpost_core::keys::KeyEncryptionKey;
+use sealpost_core::{Header, KeyId, License, LicenseSecretKey};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+pub use admin::{TenantImport, TenantInfo, TenantKeyInfo};
+pub use error::{AdminError, OtpStartError, OtpVerifyError, RewrapError};
+pub use otp_flow::{OtpStarted, SessionIssued};
+pub use rewrap::Released;
+
+use crate::clock::Clock;
+use crate::otp::OtpLimits;
+use crate::ratelimit::IpLimiter;
+use crate::session::SessionLimits;
+use crate::store::{NewAuditEvent, Store, StoreError};
+
+/// Where randomness comes from: the OS CSPRNG in production, a seeded generator in tests.
+pub enum Entropy {
+    /// The operating system's CSPRNG (getrandom).
+    Os,
+    /// A deterministic generator, for tests only.
+    Seeded(Box<Mutex<ChaCha20Rng>>),
+}
+
+impl Entropy {
+    /// A deterministic source for tests.
+    pub fn seeded(seed: u64) -> Entropy {
+        Entropy::Seeded(Box::new(Mutex::new(ChaCha20Rng::seed_from_u64(seed))))
+    }
+    fn rng(&self) -> EntropyRng<'_> {
+        EntropyRng(self)
+    }
+}
+
+/// Adapts [`Entropy`] to rand_core's traits.
+struct EntropyRng<'a>(&'a Entropy);
+
+impl TryRng for EntropyRng<'_> {
+    type Error = Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        let mut b = [0u8; 4];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        let mut b = [0u8; 8];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        match self.0 {
+            Entropy::Os => getrandom::fill(dst).expect("the OS random number generator failed"),
+            Entropy::Seeded(m) => {
+                use rand_core::Rng;
+                m.lock().unwrap_or_else(|p| p.into_inner()).fill_bytes(dst)
+            }
+        }
+        Ok(())
+    }
+}
+
+impl TryCryptoRng for EntropyRng<'_> {}
+
+/// A tenant's settings as the key service keeps them (JSON in the tenants table).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantSettings {
+    /// The organization's own mail domains.
+    pub domains: Vec<String>,
+    /// Origins allowed to call the key service from a browser (the portal's origin).
+    pub allowed_origins: Vec<String>,
+    /// Branding shown by the portal.
+    #[serde(default)]
+    pub branding: Branding,
+}
+
+/// How the portal presents a tenant.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Branding {
+    /// Accent colour, CSS hex (`#0b57d0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accent_color: Option<String>,
+    /// Short text shown under the organization's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tagline: Option<String>,
+}
+
+/// Tunable limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Limits {
+    /// Passcode limits.
+    pub otp: OtpLimits,
+    /// Session timeouts.
+    pub session: SessionLimits,
+    /// Requests per client IP per minute on sign-in and rewrap (0: no limit).
+    pub per_ip_per_minute: u32,
+}
+
+/// The key service.
+pub struct KeyService {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    entropy: Entropy,
+    kek: KeyEncryptionKey,
+    otp_secret: Zeroizing<Vec<u8>>,
+    limits: Limits,
+    ip_limiter: IpLimiter,
+}
+
+impl KeyService {
+    /// Builds the service. The passcode-hash secret is created once per database and shared
+    /// by every instance that uses it.
+    pub async fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        entropy: Entropy,
+        kek: KeyEncryptionKey,
+        limits: Limits,
+    ) -> Result<KeyService, StoreError> {
+        let mut candidate = Zeroizing::new([0u8; 32]);
+        rand_core::Rng::fill_bytes(&mut entropy.rng(), &mut candidate[..]);
+        let otp_secret = Zeroizing::new(
+            store
+                .get_or_insert_secret("otp-hmac-key", &candidate[..])
+                .await?,
+        );
+        Ok(KeyService {
+            store,
+            clock,
+            entropy,
+            kek,
+            otp_secret,
+            limits,
+            ip_limiter: IpLimiter::new(limits.per_ip_per_minute),
+        })
+    }
+
+    /// The store (for readiness checks and the CLI).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    fn limit_ip(&self, ip: Option<IpAddr>) -> Result<(), i64> {
+        self.ip_limiter.check(ip, self.now())
+    }
+
+    /// Writes an audit record; the caller decides whether a failure stops the operation.
+    async fn audit(
+        &self,
+        tenant_id: &str,
+        event: &str,
+        email: Option<&str>,
+        message_id: Option<String>,
+        ip: Option<IpAddr>,
+        detail: impl Into<String>,
+    ) -> Result<i64, StoreError> {
+        self.store
+            .append_audit(&NewAuditEvent {
+                time: self.now(),
+                tenant_id: tenant_id.to_string(),
+                event: event.to_string(),
+                email: email.map(str::to_string),
+                message_id,
+                client_ip: ip.map(|i| i.to_string()),
+                detail: detail.into(),
+            })
+            .await
+    }
+}
+
+/// Outcome of looking up the key for and opening a license.
+enum Opened {
+    Ok(Box<(Header, License)>),
+    Malformed,
+    UnknownTenant,
+    UnknownKey,
+}
+
+impl KeyService {
+    /// Parses the header, finds the tenant's active license key it names, and opens the
+    /// license with it.
+    async fn open_license(
+        &self,
+        header_bytes: &[u8],
+        license: &[u8],
+    ) -> Result<Opened, StoreError> {
+        let Ok(header) = Header::decode(header_bytes) else {
+            return Ok(Opened::Malformed);
+        };
+        if self.store.tenant(&header.tenant_id).await?.is_none() {
+            return Ok(Opened::UnknownTenant);
+        }
+        let Some(key) = self
+            .license_key(&header.tenant_id, &header.license_key_id)
+            .await?
+        else {
+            return Ok(Opened::UnknownKey);
+        };
+        match sealpost_core::license::open(&key, header_bytes, license) {
+            Ok(lic) => Ok(Opened::Ok(Box::new((header, lic)))),
+            Err(_) => Ok(Opened::Malformed),
+        }
+    }
+
+    /// The tenant's active license key with this id.
+    async fn license_key(
+        &self,
+        tenant_id: &str,
+        id: &KeyId,
+    ) -> Result<Option<LicenseSecretKey>, StoreError> {
+        let wanted = id.to_string();
+        let keys = self.store.keys(tenant_id).await?;
+        let Some(row) = keys
+            .iter()
+            .find(|k| k.kind == "license" && k.key_id == wanted && k.status == "active")
+        else {
+            return Ok(None);
+        };
+        let Some(wrapped) = &row.wrapped_private else {
+            return Ok(None);
+        };
+        self.kek
+            .unwrap(tenant_id, id, wrapped)
+            .map(Some)
+            .map_err(|_| StoreError::Corrupt(format!("license key {wanted} of tenant {tenant_id} does not decrypt with this key-encryption key")))
+    }
+}
+
+#[cfg(test)]
+mod tests;
