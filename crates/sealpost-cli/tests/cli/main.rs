@@ -13,5 +13,6 @@ mod decrypt;
 mod encrypt;
 mod help;
 mod inspect;
+mod keyservice;
 mod roundtrip;
 mod tenant_init;
