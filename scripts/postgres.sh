@@ -2,7 +2,8 @@
 # A private PostgreSQL server for the key-service tests.
 #
 #   scripts/postgres.sh [start] [DIR]   install Debian's postgresql if missing, start a private
-#                                       cluster in DIR (default target/pg) on 127.0.0.1:55432,
+#                                       cluster in DIR (default: target/pg in the repository)
+#                                       on 127.0.0.1:55432,
 #                                       create the database sealpost_test, print its URL
 #   scripts/postgres.sh stop [DIR]      stop that cluster (the data stays in DIR)
 #   scripts/postgres.sh status [DIR]    exit 0 if it is running
@@ -23,9 +24,9 @@ URL="postgres://postgres@127.0.0.1:${PORT}/${DB}"
 cmd=start
 case "${1:-}" in
     start|stop|status) cmd=$1; shift ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
-dir=${1:-target/pg}
+dir=${1:-$(dirname "$0")/../target/pg}
 
 log() { echo "postgres.sh: $*" >&2; }
 die() { log "error: $*"; exit 1; }

@@ -26,7 +26,7 @@ impl Store {
         .bind(c.expires)
         .bind(c.attempts)
         .bind(i64::from(c.used))
-        .execute(&self.writer)
+        .execute(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
         Ok(())
@@ -53,7 +53,7 @@ impl Store {
         let row =
             query("UPDATE challenges SET attempts = attempts + 1 WHERE id = $1 RETURNING attempts")
                 .bind(id)
-                .fetch_optional(&self.writer)
+                .fetch_optional(&self.pool)
                 .await
                 .map_err(|e| self.err(e))?;
         match row {
@@ -67,7 +67,7 @@ impl Store {
     pub async fn consume_challenge(&self, id: &str) -> Result<bool, StoreError> {
         let done = query("UPDATE challenges SET used = 1 WHERE id = $1 AND used = 0")
             .bind(id)
-            .execute(&self.writer)
+            .execute(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
         Ok(done.rows_affected() == 1)
@@ -138,7 +138,7 @@ impl Store {
         )
         .bind(email)
         .bind(now)
-        .fetch_one(&self.writer)
+        .fetch_one(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
         rows::get(&row, "failures")
@@ -148,7 +148,7 @@ impl Store {
     pub async fn reset_address_failures(&self, email: &str) -> Result<(), StoreError> {
         query("DELETE FROM address_failures WHERE email = $1")
             .bind(email)
-            .execute(&self.writer)
+            .execute(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
         Ok(())
@@ -167,7 +167,7 @@ impl Store {
         .bind(s.created)
         .bind(s.last_seen)
         .bind(s.expires)
-        .execute(&self.writer)
+        .execute(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
         Ok(())
@@ -194,7 +194,7 @@ impl Store {
         query("UPDATE sessions SET last_seen = $1 WHERE token_hash = $2 AND last_seen < $1")
             .bind(now)
             .bind(token_hash)
-            .execute(&self.writer)
+            .execute(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
         Ok(())
@@ -204,7 +204,7 @@ impl Store {
     pub async fn delete_session(&self, token_hash: &[u8]) -> Result<(), StoreError> {
         query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(token_hash)
-            .execute(&self.writer)
+            .execute(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
         Ok(())
@@ -216,13 +216,13 @@ impl Store {
     pub async fn delete_expired(&self, now: i64) -> Result<u64, StoreError> {
         let sessions = query("DELETE FROM sessions WHERE expires < $1")
             .bind(now)
-            .execute(&self.writer)
+            .execute(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
         let challenges = query("DELETE FROM challenges WHERE expires < $1 AND created < $2")
             .bind(now)
             .bind(now.saturating_sub(CHALLENGE_RETENTION_SECS))
-            .execute(&self.writer)
+            .execute(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
         Ok(sessions.rows_affected() + challenges.rows_affected())
@@ -241,7 +241,7 @@ impl Store {
         .bind(t.tenant_id.as_str())
         .bind(t.label.as_str())
         .bind(t.created)
-        .execute(&self.writer)
+        .execute(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
         Ok(())

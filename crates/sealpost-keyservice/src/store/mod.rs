@@ -93,7 +93,7 @@ impl Backend {
 /// Connection-pool settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreOptions {
-    /// Most connections open at once. SQLite opens one more, dedicated to writes.
+    /// Most connections open at once.
     pub max_connections: u32,
     /// Connections kept open when idle.
     pub min_connections: u32,
@@ -122,10 +122,7 @@ impl Default for StoreOptions {
 /// The key service's database. Cheap to clone (the pool is shared).
 #[derive(Debug, Clone)]
 pub struct Store {
-    /// Reads (and, on PostgreSQL, writes).
     pool: AnyPool,
-    /// Writes: one connection on SQLite, the same pool as `pool` on PostgreSQL.
-    writer: AnyPool,
     backend: Backend,
 }
 
@@ -164,44 +161,25 @@ impl Store {
         let backend = Backend::from_url(url)?;
         sqlx::any::install_default_drivers();
 
-        let connect = |max_connections: u32| {
-            let busy_ms = options.busy_timeout.as_millis();
-            let statement_ms = options.statement_timeout.map(|d| d.as_millis().max(1));
-            AnyPoolOptions::new()
-                .max_connections(max_connections)
-                .min_connections(options.min_connections.min(max_connections))
-                .acquire_timeout(options.acquire_timeout)
-                .after_connect(move |conn, _meta| {
-                    Box::pin(async move {
-                        match backend {
-                            Backend::Sqlite => prepare_sqlite(conn, busy_ms).await,
-                            Backend::Postgres => prepare_postgres(conn, statement_ms).await,
-                        }
-                    })
+        let busy_ms = options.busy_timeout.as_millis();
+        let statement_ms = options.statement_timeout.map(|d| d.as_millis().max(1));
+        let max_connections = options.max_connections.max(1);
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .min_connections(options.min_connections.min(max_connections))
+            .acquire_timeout(options.acquire_timeout)
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    match backend {
+                        Backend::Sqlite => prepare_sqlite(conn, busy_ms).await,
+                        Backend::Postgres => prepare_postgres(conn, statement_ms).await,
+                    }
                 })
-                .connect(url)
-        };
-        let max = options.max_connections.max(1);
-        let (pool, writer) = match backend {
-            // SQLite runs one write at a time per file. Queueing writers for one connection
-            // in the pool (first come, first served) gives lower, steadier latency than letting
-            // several connections poll for the file lock with the busy handler's sleeps.
-            Backend::Sqlite => {
-                let writer = connect(1).await.map_err(|e| map_err(backend, e))?;
-                let pool = connect(max).await.map_err(|e| map_err(backend, e))?;
-                (pool, writer)
-            }
-            Backend::Postgres => {
-                let pool = connect(max).await.map_err(|e| map_err(backend, e))?;
-                (pool.clone(), pool)
-            }
-        };
-
-        let store = Store {
-            pool,
-            writer,
-            backend,
-        };
+            })
+            .connect(url)
+            .await
+            .map_err(|e| map_err(backend, e))?;
+        let store = Store { pool, backend };
         store.migrate().await?;
         Ok(store)
     }
@@ -216,7 +194,7 @@ impl Store {
         // finds the migrations applied when it tries again.
         let mut attempt = 0;
         loop {
-            let e = match migrator.run(&self.writer).await {
+            let e = match migrator.run(&self.pool).await {
                 Ok(()) => return Ok(()),
                 Err(e) => e,
             };
@@ -251,16 +229,15 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
-    /// The connection pool used for reads, for diagnostics and metrics (`size()`,
-    /// `num_idle()`). All data access should go through the methods of [`Store`].
+    /// The connection pool, for diagnostics and metrics (`size()`, `num_idle()`). All data
+    /// access should go through the methods of [`Store`].
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
-    /// Closes the pools, waiting for connections in use to be returned (graceful shutdown).
+    /// Closes the pool, waiting for connections in use to be returned (graceful shutdown).
     /// Calls made afterwards fail with [`StoreError::Unavailable`].
     pub async fn close(&self) {
-        self.writer.close().await;
         self.pool.close().await;
     }
 

@@ -20,7 +20,7 @@ impl Store {
         .bind(t.display_name.as_str())
         .bind(t.settings_json.as_str())
         .bind(t.created)
-        .execute(&self.writer)
+        .execute(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
         Ok(())
@@ -70,7 +70,7 @@ impl Store {
         .bind(k.wrapped_private.as_deref())
         .bind(k.status.as_str())
         .bind(k.created)
-        .execute(&self.writer)
+        .execute(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
         Ok(())
@@ -102,7 +102,7 @@ impl Store {
             .bind(status)
             .bind(tenant_id)
             .bind(key_id)
-            .execute(&self.writer)
+            .execute(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
         Ok(done.rows_affected() > 0)
@@ -127,7 +127,7 @@ impl Store {
         .bind(message_id)
         .bind(now)
         .bind(by)
-        .execute(&self.writer)
+        .execute(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
         Ok(done.rows_affected() == 1)
@@ -150,7 +150,7 @@ impl Store {
     /// committed durably (SQLite `synchronous=FULL`, PostgreSQL `synchronous_commit=on`).
     pub async fn append_audit(&self, e: &NewAuditEvent) -> Result<i64, StoreError> {
         let row = bind_audit(query(INSERT_AUDIT), e)
-            .fetch_one(&self.writer)
+            .fetch_one(&self.pool)
             .await
             .map_err(|err| self.err(err))?;
         rows::get(&row, "id")
@@ -165,7 +165,13 @@ impl Store {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.writer.begin().await.map_err(|e| self.err(e))?;
+        // SQLite: take the write lock at BEGIN, so the transaction never has to upgrade a
+        // read snapshot (which another process's commit could invalidate).
+        let tx = match self.backend {
+            super::Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            super::Backend::Postgres => self.pool.begin().await,
+        };
+        let mut tx = tx.map_err(|e| self.err(e))?;
         let mut ids = Vec::with_capacity(events.len());
         for e in events {
             let row = bind_audit(query(INSERT_AUDIT), e)
@@ -236,7 +242,7 @@ impl Store {
         .bind(m.to_addr.as_str())
         .bind(m.subject.as_str())
         .bind(m.body.as_str())
-        .fetch_one(&self.writer)
+        .fetch_one(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
         rows::get(&row, "id")
@@ -266,12 +272,12 @@ impl Store {
         query("INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
             .bind(name)
             .bind(value)
-            .execute(&self.writer)
+            .execute(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
         let row = query("SELECT value FROM server_secrets WHERE name = $1")
             .bind(name)
-            .fetch_optional(&self.writer)
+            .fetch_optional(&self.pool)
             .await
             .map_err(|e| self.err(e))?
             .ok_or_else(|| StoreError::Corrupt(format!("secret `{name}` vanished after insert")))?;
