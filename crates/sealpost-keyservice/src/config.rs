@@ -28,12 +28,8 @@ struct File {
 pub struct KeyServiceToml {
     /// Address to listen on.
     pub listen: Option<SocketAddr>,
-    /// Data directory (SQLite database, generated key-encryption key).
-    pub data_dir: Option<PathBuf>,
     /// `postgres://…` to use PostgreSQL instead of SQLite.
     pub database_url: Option<String>,
-    /// `smtp://host:port` for passcode mail; without it mail stays in the outbox table.
-    pub smtp_url: Option<String>,
     /// File holding the key-encryption key (base64).
     pub kek_file: Option<PathBuf>,
     /// Database connections per instance.

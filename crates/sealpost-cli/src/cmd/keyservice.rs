@@ -89,7 +89,9 @@ async fn open(d: &DataArgs) -> CliResult<KeyService> {
     let store = open_store(&d.data, d.database_url.as_deref(), 2)
         .await
         .map_err(ks_error)?;
-    let kek = load_kek(&d.data, None, d.database_url.is_none()).map_err(ks_error)?;
+    // Only `sealpost serve` generates a key-encryption key: an administrative command that
+    // made one here would store tenant keys under a key the service does not use.
+    let kek = load_kek(&d.data, None, false).map_err(ks_error)?;
     KeyService::new(
         store,
         std::sync::Arc::new(sealpost_keyservice::clock::SystemClock),

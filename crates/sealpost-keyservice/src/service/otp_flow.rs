@@ -123,12 +123,16 @@ impl KeyService {
         )
         .await?;
         if is_recipient {
-            let minutes = limits.lifetime_secs / 60;
+            let lifetime = if limits.lifetime_secs % 60 == 0 {
+                format!("{} minutes", limits.lifetime_secs / 60)
+            } else {
+                format!("{} seconds", limits.lifetime_secs)
+            };
             let body = format!(
                 "Your passcode to read the protected message from {sender} is:\n\n    {code}\n\n\
                  Message reference: {reference}\n\n\
                  Check that the portal shows the same reference before you enter the code.\n\
-                 The passcode is valid for {minutes} minutes and can be used once.\n\
+                 The passcode is valid for {lifetime} and can be used once.\n\
                  If you did not ask for it, you can ignore this mail.\n",
                 sender = header.sender,
                 code = &*code,
