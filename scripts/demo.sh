@@ -3,8 +3,9 @@
 # tenant, protects the sample mails in examples/mail/, shows what a recipient receives, and
 # recovers the originals with the tenant's keys. Output goes to .sealpost-demo/.
 #
-# The key service, the portal and the gateway are not built yet (see ARCHITECTURE.md,
-# "Planned"); this demo grows into the clickable local Sealpost as they land.
+# Then it runs the key service for the demo tenant on http://127.0.0.1:8080 until Ctrl-C
+# (set SEALPOST_DEMO_NO_SERVE=1 to skip that). The portal and the gateway are not built yet
+# (see ARCHITECTURE.md, "Planned"); this demo grows into the clickable local Sealpost as they land.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -58,3 +59,19 @@ done
 echo
 echo "Done. What recipients get is in $OUT/*.wrapper.eml; the tenant's keys are in $DEMO/tenant/keys."
 echo "Try: $SEALPOST inspect $OUT/contract.message.html"
+
+if [ "${SEALPOST_DEMO_NO_SERVE:-0}" = 1 ]; then
+  exit 0
+fi
+LISTEN=${SEALPOST_DEMO_LISTEN:-127.0.0.1:8080}
+cat <<TXT
+
+==> starting the key service for the demo tenant on http://$LISTEN (Ctrl-C stops it)
+    tenant info:   curl http://$LISTEN/v1/tenants/example.com
+    API document:  curl http://$LISTEN/v1/openapi.json
+    admin token:   $SEALPOST admin token create --data $DEMO/data --tenant-id example.com
+    revoke:        $SEALPOST revoke --url http://$LISTEN --token TOKEN MESSAGE_ID   (ids in $OUT/*.header.json)
+    audit:         $SEALPOST audit --url http://$LISTEN --token TOKEN MESSAGE_ID
+    passcode mail: $SEALPOST outbox list --data $DEMO/data
+TXT
+exec "$SEALPOST" serve --data "$DEMO/data" --tenant "$DEMO/tenant" --listen "$LISTEN"
