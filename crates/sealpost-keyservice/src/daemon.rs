@@ -158,9 +158,29 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
         .map_err(|e| RunError::Listen(opts.listen, e))?;
     let addr = listener.local_addr().unwrap_or(opts.listen);
     tracing::info!(%addr, backend = ?service.store().backend(), "key service listening");
+    spawn_purge(service.clone());
     serve(listener, router(service, opts.http), shutdown_signal())
         .await
         .map_err(RunError::Serve)
+}
+
+/// Every ten minutes, deletes expired sessions and passcode challenges (challenges are kept
+/// a day, so the hourly limits still see them).
+fn spawn_purge(service: Arc<KeyService>) {
+    use crate::clock::Clock;
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            match service.store().delete_expired(SystemClock.now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, "purged expired sessions and challenges"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "purge of expired sessions and challenges failed")
+                }
+            }
+        }
+    });
 }
 
 async fn shutdown_signal() {
