@@ -130,3 +130,209 @@ fn serve_revoke_and_audit() {
     // No passcode was requested: the outbox is empty, and listing it works while serving.
     assert!(ok(&["outbox", "list", "--data", &d("data")], b"").is_empty());
 }
+
+/// Runs `sealpost ARGS` with extra environment variables; asserts success; returns stdout.
+fn ok_env(args: &[&str], envs: &[(&str, &str)]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_sealpost"))
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sealpost {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A JSON POST over a plain socket; returns the status code and the body.
+fn post(
+    port: u16,
+    path: &str,
+    bearer: Option<&str>,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let body = body.to_string();
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let auth = bearer.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n\
+         X-Sealpost-Client: 1\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out[9..12].parse().unwrap();
+    let json = out.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (
+        status,
+        serde_json::from_str(json).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+fn start_serve(args: &[&str], kek: &str, port: u16) -> Server {
+    let child = Command::new(env!("CARGO_BIN_EXE_sealpost"))
+        .args(args)
+        .env("SEALPOST_KEK", kek)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server(child);
+    let start = Instant::now();
+    while get(port, "/healthz").is_none_or(|r| !r.starts_with("HTTP/1.1 200")) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "sealpost serve on {port} did not come up"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server
+}
+
+/// Two `sealpost serve` processes on one PostgreSQL database behave as one service: a passcode
+/// issued by one verifies on the other, and a revocation made through one is refused by the
+/// other at once. Runs when `SEALPOST_TEST_POSTGRES_URL` is set (scripts/test.sh sets it).
+#[test]
+fn two_instances_share_one_postgres() {
+    use base64::Engine;
+    let Ok(db) = std::env::var("SEALPOST_TEST_POSTGRES_URL") else {
+        eprintln!("SEALPOST_TEST_POSTGRES_URL is not set: two-instance test not run");
+        return;
+    };
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let dir = tempfile::tempdir().unwrap();
+    let d = |p: &str| dir.path().join(p).to_string_lossy().into_owned();
+    let domain = format!(
+        "t{}-{}.example.com",
+        std::process::id(),
+        Instant::now().elapsed().subsec_nanos()
+    );
+    ok(
+        &["tenant", "init", "--dir", &d("tenant"), "--domain", &domain],
+        b"",
+    );
+    let kek = b64.encode([7u8; 32]);
+    let env = [("SEALPOST_KEK", kek.as_str())];
+    let (pa, pb) = (free_port(), free_port());
+    let la = format!("127.0.0.1:{pa}");
+    let lb = format!("127.0.0.1:{pb}");
+    let _a = start_serve(
+        &[
+            "serve",
+            "--data",
+            &d("a"),
+            "--database-url",
+            &db,
+            "--tenant",
+            &d("tenant"),
+            "--listen",
+            &la,
+        ],
+        &kek,
+        pa,
+    );
+    let _b = start_serve(
+        &[
+            "serve",
+            "--data",
+            &d("b"),
+            "--database-url",
+            &db,
+            "--listen",
+            &lb,
+        ],
+        &kek,
+        pb,
+    );
+
+    let from = format!("From: alice@{domain}\nTo: bob@gmail.com\nSubject: s\n\nbody\n");
+    let wrapper = ok(&["encrypt", "--tenant", &d("tenant")], from.as_bytes());
+    let envelope = sealpost_core::mail::extract_envelope(&wrapper).unwrap();
+    let e = sealpost_core::Envelope::parse(&envelope).unwrap();
+    let (header, license) = (b64.encode(e.header_bytes()), b64.encode(e.license()));
+
+    let (status, started) = post(
+        pa,
+        "/v1/otp/start",
+        None,
+        &serde_json::json!({"header": header, "license": license, "email": "bob@gmail.com"}),
+    );
+    assert_eq!(status, 200, "{started}");
+    let outbox = ok_env(
+        &[
+            "outbox",
+            "list",
+            "--data",
+            &d("a"),
+            "--database-url",
+            &db,
+            "--limit",
+            "1000",
+        ],
+        &env,
+    );
+    let reference = e.header().message_id.reference();
+    let mail = outbox
+        .split("--- #")
+        .find(|m| m.contains(&reference))
+        .expect("the passcode mail");
+    let code = mail
+        .lines()
+        .map(str::trim)
+        .find(|l| l.len() == 8 && l.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap();
+    let (status, session) = post(
+        pb,
+        "/v1/otp/verify",
+        None,
+        &serde_json::json!({"challenge": started["challenge"], "code": code}),
+    );
+    assert_eq!(
+        status, 200,
+        "a code issued by one instance verifies on the other: {session}"
+    );
+    let session = session["session"].as_str().unwrap().to_string();
+
+    let client = sealpost_core::rewrap::ClientSecretKey::derive(&[9u8; 32]);
+    let rewrap = serde_json::json!({"header": header, "license": license, "client_public_key": b64.encode(client.public_key().to_bytes())});
+    assert_eq!(post(pb, "/v1/rewrap", Some(&session), &rewrap).0, 200);
+
+    let token = ok_env(
+        &[
+            "admin",
+            "token",
+            "create",
+            "--data",
+            &d("a"),
+            "--database-url",
+            &db,
+            "--tenant-id",
+            &domain,
+        ],
+        &env,
+    );
+    let id = e.header().message_id.to_hex();
+    ok(
+        &[
+            "revoke",
+            "--url",
+            &format!("http://{la}"),
+            "--token",
+            token.trim(),
+            &id,
+        ],
+        b"",
+    );
+    let (status, refused) = post(pb, "/v1/rewrap", Some(&session), &rewrap);
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (410, Some("revoked")),
+        "{refused}"
+    );
+}
