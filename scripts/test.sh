@@ -24,7 +24,9 @@ step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "PostgreSQL (private test cluster on 127.0.0.1:55432) for the key-service store tests"
-SEALPOST_TEST_POSTGRES_URL=$(bash scripts/postgres.sh start target/pg)
+# Under /tmp, not in the checkout: the server runs as the `postgres` user, which cannot reach a
+# checkout inside a private home directory. Re-runs (from any checkout) reuse the cluster.
+SEALPOST_TEST_POSTGRES_URL=$(bash scripts/postgres.sh start "${SEALPOST_PG_DIR:-/tmp/sealpost-test-pg}")
 export SEALPOST_TEST_POSTGRES_URL
 echo "using $SEALPOST_TEST_POSTGRES_URL"
 
