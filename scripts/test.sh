@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (the README's second quick-start command; .ci/run calls it).
-# Installs what is missing, then runs formatting and lint checks, every test, the wasm32
+# Installs what is missing (wasm32 target, rustfmt/clippy, PostgreSQL) and starts a private
+# PostgreSQL on 127.0.0.1:55432, then runs formatting and lint checks, every test, the wasm32
 # build of the browser-side crates, and the fuzz-target build. Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -61,12 +61,6 @@ impl Serialize for MessageId {
     }
 }
 
-impl Serialize for KeyId {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
 /// The signed, readable header of an envelope.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Header {

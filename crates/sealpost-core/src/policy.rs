@@ -246,6 +246,19 @@ pub fn normalize_address(addr: &str) -> String {
     addr.trim().to_ascii_lowercase()
 }
 
+/// Whether `addr` has the shape of a bare e-mail address (`local@domain`, at most 320
+/// bytes, no white space, control characters or angle brackets). A shape check for input
+/// typed by people, not an RFC 5321 validator.
+pub fn is_plausible_address(addr: &str) -> bool {
+    addr.len() <= 320
+        && addr.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+        })
+        && !addr
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
+}
+
 /// The sealed policy of one message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Policy {
@@ -386,6 +399,26 @@ mod tests {
         let mut r = Reader::new(&w.buf, "policy");
         assert_eq!(Policy::decode(&mut r).unwrap(), p);
         r.finish().unwrap();
+    }
+
+    #[test]
+    fn address_shapes() {
+        for good in ["bob@gmail.com", "a.b+tag@example.co.uk", "admin@localhost"] {
+            assert!(is_plausible_address(good), "{good}");
+        }
+        for bad in [
+            "",
+            "bob",
+            "@gmail.com",
+            "bob@",
+            "bob@a@b",
+            "Bob <bob@x.y>",
+            "bo b@x.y",
+            "b\n@x.y",
+        ] {
+            assert!(!is_plausible_address(bad), "{bad:?}");
+        }
+        assert!(!is_plausible_address(&format!("{}@x.y", "a".repeat(320))));
     }
 
     #[test]

@@ -26,12 +26,7 @@ pub struct Args {
 /// Checks the shape of an address given on the command line.
 fn check_address(a: &str) -> CliResult<String> {
     let a = a.trim();
-    let valid = a.len() <= 320
-        && a.split_once('@')
-            .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !d.contains('@'))
-        && !a
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>');
+    let valid = sealpost_core::policy::is_plausible_address(a);
     if valid {
         Ok(sealpost_core::policy::normalize_address(a))
     } else {

@@ -7,7 +7,7 @@
 
 use std::net::IpAddr;
 
-use sealpost_core::policy::normalize_address;
+use sealpost_core::policy::{is_plausible_address, normalize_address};
 use serde::Serialize;
 
 use super::{KeyService, Opened, OtpStartError, OtpVerifyError};
@@ -47,14 +47,6 @@ impl std::fmt::Debug for SessionIssued {
     }
 }
 
-/// Whether a string can be an e-mail address (shape only).
-pub(crate) fn plausible_address(a: &str) -> bool {
-    a.len() <= 320
-        && a.split_once('@')
-            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.contains('@'))
-        && !a.chars().any(|c| c.is_whitespace() || c.is_control())
-}
-
 impl KeyService {
     /// Starts a passcode sign-in for `email` on the message whose header and license are given.
     pub async fn start_otp(
@@ -66,7 +58,7 @@ impl KeyService {
     ) -> Result<OtpStarted, OtpStartError> {
         self.limit_ip(ip).map_err(OtpStartError::RateLimited)?;
         let email = normalize_address(email);
-        if !plausible_address(&email) {
+        if !is_plausible_address(&email) {
             return Err(OtpStartError::BadAddress);
         }
         let (header, lic) = match self.open_license(header, license).await? {
