@@ -2,7 +2,8 @@
 # A private PostgreSQL server for the key-service tests.
 #
 #   scripts/postgres.sh [start] [DIR]   install Debian's postgresql if missing, start a private
-#                                       cluster in DIR (default: target/pg in the repository)
+#                                       cluster in DIR (default: /tmp/sealpost-test-pg, which the
+#                                       postgres user can reach from any checkout)
 #                                       on 127.0.0.1:55432,
 #                                       create the database sealpost_test, print its URL
 #   scripts/postgres.sh stop [DIR]      stop that cluster (the data stays in DIR)
@@ -26,7 +27,7 @@ case "${1:-}" in
     start|stop|status) cmd=$1; shift ;;
     -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
-dir=${1:-$(dirname "$0")/../target/pg}
+dir=${1:-/tmp/sealpost-test-pg}
 
 log() { echo "postgres.sh: $*" >&2; }
 die() { log "error: $*"; exit 1; }
