@@ -31,6 +31,9 @@ SEALPOST_TEST_POSTGRES_URL=$(bash scripts/postgres.sh start "${SEALPOST_PG_DIR:-
 export SEALPOST_TEST_POSTGRES_URL
 echo "using $SEALPOST_TEST_POSTGRES_URL"
 
+step "SMTP sink (python3-aiosmtpd) for the passcode-delivery tests"
+bash scripts/smtp-sink.sh
+
 step "cargo test"
 cargo test --workspace --locked 2>&1 | tee target/test-output.txt
 # Repeat the summary lines together so they are easy to find.
@@ -38,8 +41,21 @@ step "test summary"
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' target/test-output.txt
 
+step "schemathesis against the key service's OpenAPI document"
+bash scripts/schemathesis.sh
+
 step "wasm32 build of the browser-side crates"
 cargo build --locked --target wasm32-unknown-unknown -p sealpost-core -p sealpost-portal
+
+step "portal: toolchain (installs what is missing), bundle in dist/, size"
+bash scripts/portal.sh build
+
+step "portal: wasm-bindgen tests in headless Chromium"
+bash scripts/portal.sh test
+
+step "portal: Playwright end-to-end tests against sealpost serve"
+cargo build --locked -p sealpost-cli
+SEALPOST_E2E_SKIP_BUILD=1 bash scripts/e2e.sh
 
 step "fuzz targets build"
 bash scripts/fuzz-build.sh

@@ -1,47 +1,42 @@
 //! # sealpost-portal
 //!
-//! The recipient's portal: a browser app that opens `message.html`, signs the recipient in,
-//! and decrypts and renders the message in WebAssembly. This crate is the shell of that app:
-//! today it only proves that the core format builds for `wasm32-unknown-unknown` and offers
-//! the first step the portal takes with a file the recipient hands it — finding and reading
-//! the envelope's readable header, with no key and no network. The Leptos app, sign-in and
-//! rendering come with the portal work (see ARCHITECTURE.md, "Planned").
+//! The recipient's portal: a Leptos single-page app, compiled to WebAssembly and served as
+//! static files, that takes the envelope from `message.html` (or a dropped file, or a link),
+//! verifies the organization's signature, signs the recipient in with a one-time passcode,
+//! gets share B from the key service for an ephemeral key, decrypts in the browser and shows
+//! the message safely, with the sender's rights applied. `docs/portal.md` describes it.
+//!
+//! The logic is plain Rust, built and tested natively as well:
+//! - [`config`]: `config.json`, the allowed key services;
+//! - [`intake`]: fragment, `postMessage` hand-off, files, links → envelope bytes;
+//! - [`open`]: the crypto glue, each step a call into `sealpost-core`;
+//! - [`api`]: the key service's API types and what each error means for the recipient;
+//! - [`session`]: the per-tab session record;
+//! - [`render`]: the decrypted message read with `mail-parser`, HTML sanitized with `ammonia`;
+//! - [`rights`]: the sealed policy's rights as the UI applies them.
+//!
+//! The browser side exists only on `wasm32`: `net` (fetch), `browser` (storage, events,
+//! downloads), `app` (the state machine and mounting) and `components` (the pages). Only the
+//! core touches key material and the format; this crate holds keys only as the core's types.
 
 #![forbid(unsafe_code)]
 
-use sealpost_core::mail::{ExtractError, extract_envelope};
-use sealpost_core::{Envelope, Header, ParseError};
+pub mod api;
+pub mod config;
+pub mod intake;
+pub mod open;
+pub mod render;
+pub mod rights;
+pub mod session;
 
-/// Why a file the recipient dropped is not something the portal can open.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DropError {
-    /// No envelope in the file.
-    #[error(transparent)]
-    NoEnvelope(#[from] ExtractError),
-    /// An envelope that cannot be read.
-    #[error(transparent)]
-    Unreadable(#[from] ParseError),
-}
+#[cfg(target_arch = "wasm32")]
+pub mod app;
+#[cfg(target_arch = "wasm32")]
+mod browser;
+#[cfg(target_arch = "wasm32")]
+mod components;
+#[cfg(target_arch = "wasm32")]
+mod net;
 
-/// Reads the readable header of a dropped file (wrapper `.eml`, `message.html` or envelope).
-pub fn read_dropped_file(bytes: &[u8]) -> Result<Header, DropError> {
-    let envelope = extract_envelope(bytes)?;
-    Ok(Envelope::parse(&envelope)?.header().clone())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rejects_what_is_not_an_envelope() {
-        assert!(matches!(
-            read_dropped_file(b"hello"),
-            Err(DropError::NoEnvelope(_))
-        ));
-        assert!(matches!(
-            read_dropped_file(b"SEALPOST\x02rest"),
-            Err(DropError::Unreadable(ParseError::UnsupportedVersion(2)))
-        ));
-    }
-}
+#[cfg(target_arch = "wasm32")]
+pub use app::mount;

@@ -43,7 +43,7 @@ enum Command {
     /// Key-service administration.
     #[command(subcommand)]
     Admin(AdminCommand),
-    /// The passcode mails the key service holds when no SMTP server is configured.
+    /// The passcode mails in the key service's outbox, with their delivery state.
     #[command(subcommand)]
     Outbox(OutboxCommand),
 }

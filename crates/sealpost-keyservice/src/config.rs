@@ -8,12 +8,17 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::daemon::DEFAULT_OUTBOX_RETENTION_SECS;
+use crate::delivery::{DEFAULT_FROM, DeliveryConfig, SmtpSettings};
 use crate::otp::OtpLimits;
 use crate::service::Limits;
 use crate::session::SessionLimits;
 
 /// Environment variable that may hold the key-encryption key (base64 of 32 bytes).
 pub const KEK_ENV: &str = "SEALPOST_KEK";
+
+/// Environment variable that may hold the SMTP relay URL (it may contain a password).
+pub const SMTP_URL_ENV: &str = "SEALPOST_SMTP_URL";
 
 /// The whole file; tables other than `[keyservice]` belong to other commands.
 #[derive(Debug, Default, Deserialize)]
@@ -55,6 +60,23 @@ pub struct KeyServiceToml {
     /// Take the client IP from X-Forwarded-For (only behind a trusted proxy).
     #[serde(default)]
     pub trust_forwarded_for: bool,
+    /// The portal bundle (Trunk's `dist/`) served at `/`; default `./dist` if it holds an
+    /// `index.html`.
+    pub portal_dir: Option<PathBuf>,
+    /// This service's base URL as browsers reach it, first in the portal's `config.json`;
+    /// default `http://` and the listening address.
+    pub public_url: Option<String>,
+    /// More key-service URLs for the portal's `config.json`, after `public_url`.
+    #[serde(default)]
+    pub portal_key_services: Vec<String>,
+    /// SMTP relay for passcode mail (`smtp://…`, `smtps://…`); none keeps mail in the outbox.
+    pub smtp_url: Option<String>,
+    /// Sender of passcode mail (default [`DEFAULT_FROM`]).
+    pub smtp_from: Option<String>,
+    /// Seconds after which undelivered passcode mail is given up (default a day).
+    pub smtp_give_up_secs: Option<i64>,
+    /// Seconds after which outbox mail is deleted whatever its state (default 7 days).
+    pub outbox_retention_secs: Option<i64>,
 }
 
 /// Reads the `[keyservice]` table of a config file (absent table: all defaults).
@@ -118,6 +140,60 @@ impl KeyServiceToml {
     }
 }
 
+impl KeyServiceToml {
+    /// The delivery settings if `smtp_url` is set, checked; every problem is listed.
+    pub fn delivery(&self) -> Result<Option<DeliveryConfig>, Vec<String>> {
+        let mut errors = Vec::new();
+        let give_up = self
+            .smtp_give_up_secs
+            .unwrap_or(crate::delivery::DEFAULT_GIVE_UP_SECS as i64);
+        if !(60..=self.retention()).contains(&give_up) {
+            errors.push(format!(
+                "smtp_give_up_secs = {give_up} must be between 60 and outbox_retention_secs"
+            ));
+        }
+        if let Err(e) = self.outbox_retention() {
+            errors.extend(e);
+        }
+        let Some(url) = &self.smtp_url else {
+            return if errors.is_empty() {
+                Ok(None)
+            } else {
+                Err(errors)
+            };
+        };
+        let from = self.smtp_from.as_deref().unwrap_or(DEFAULT_FROM);
+        match SmtpSettings::new(url, from) {
+            Ok(smtp) if errors.is_empty() => {
+                let mut config = DeliveryConfig::new(smtp);
+                config.give_up_after = std::time::Duration::from_secs(give_up.unsigned_abs());
+                Ok(Some(config))
+            }
+            Ok(_) => Err(errors),
+            Err(e) => {
+                errors.push(e.to_string());
+                Err(errors)
+            }
+        }
+    }
+
+    /// How long outbox mail is kept at most, checked (at least an hour).
+    pub fn outbox_retention(&self) -> Result<i64, Vec<String>> {
+        let secs = self.retention();
+        if secs < 3600 {
+            return Err(vec![format!(
+                "outbox_retention_secs = {secs} must be at least 3600"
+            )]);
+        }
+        Ok(secs)
+    }
+
+    fn retention(&self) -> i64 {
+        self.outbox_retention_secs
+            .unwrap_or(DEFAULT_OUTBOX_RETENTION_SECS)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,5 +212,31 @@ mod tests {
         assert!(e[0].contains("line 2"), "{e:?}");
         std::fs::write(&p, "[keyservice]\nlisen = \"x\"\n").unwrap();
         assert!(read_file(&p).unwrap_err()[0].contains("unknown field"));
+    }
+
+    #[test]
+    fn delivery_settings() {
+        let none = KeyServiceToml::default();
+        assert!(none.delivery().unwrap().is_none());
+        assert_eq!(none.outbox_retention(), Ok(7 * 24 * 3600));
+        let c = KeyServiceToml {
+            smtp_url: Some("smtp://user:secret@127.0.0.1:2525".into()),
+            smtp_give_up_secs: Some(7200),
+            ..KeyServiceToml::default()
+        };
+        let d = c.delivery().unwrap().unwrap();
+        assert_eq!(d.give_up_after.as_secs(), 7200);
+        assert_eq!(d.smtp.relay(), "smtp://127.0.0.1:2525");
+        assert_eq!(d.smtp.from().to_string(), DEFAULT_FROM);
+        let bad = KeyServiceToml {
+            smtp_url: Some("imap://user:secret@host".into()),
+            smtp_from: Some("nobody".into()),
+            smtp_give_up_secs: Some(10),
+            outbox_retention_secs: Some(60),
+            ..KeyServiceToml::default()
+        };
+        let errors = bad.delivery().unwrap_err();
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors.iter().all(|e| !e.contains("secret")), "{errors:?}");
     }
 }

@@ -1,5 +1,6 @@
 //! Running the key service: open the store, load the key-encryption key, load tenants,
-//! listen, and shut down gracefully on Ctrl-C or SIGTERM.
+//! start the passcode-mail delivery worker (when an SMTP relay is configured) and the purge
+//! task, listen, and shut down gracefully on Ctrl-C or SIGTERM.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,6 +10,7 @@ use sealpost_core::keys::KeyEncryptionKey;
 
 use crate::clock::SystemClock;
 use crate::config::KEK_ENV;
+use crate::delivery::{DeliveryConfig, DeliveryConfigError, DeliveryWorker};
 use crate::http::{HttpConfig, router, serve};
 use crate::service::{Entropy, KeyService, Limits, TenantImport};
 use crate::store::Store;
@@ -31,7 +33,14 @@ pub struct RunOptions {
     pub http: HttpConfig,
     /// Tenants to load or update at start.
     pub tenants: Vec<TenantImport>,
+    /// Passcode mail delivery over SMTP; `None` keeps mail in the outbox table.
+    pub delivery: Option<DeliveryConfig>,
+    /// Outbox mail older than this is deleted whatever its state (seconds).
+    pub outbox_retention_secs: i64,
 }
+
+/// How long outbox mail is kept at most by default: 7 days.
+pub const DEFAULT_OUTBOX_RETENTION_SECS: i64 = 7 * 24 * 3600;
 
 /// Why the service could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +60,9 @@ pub enum RunError {
     /// The server stopped with an I/O error.
     #[error("server error: {0}")]
     Serve(std::io::Error),
+    /// The SMTP settings cannot be used.
+    #[error("{0}")]
+    Delivery(#[from] DeliveryConfigError),
 }
 
 /// Opens the store named by the options.
@@ -158,26 +170,54 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
         .map_err(|e| RunError::Listen(opts.listen, e))?;
     let addr = listener.local_addr().unwrap_or(opts.listen);
     tracing::info!(%addr, backend = ?service.store().backend(), "key service listening");
-    spawn_purge(service.clone());
-    serve(listener, router(service, opts.http), shutdown_signal())
+    let worker = match opts.delivery.take() {
+        Some(config) => Some(DeliveryWorker::spawn(
+            service.store().clone(),
+            Arc::new(SystemClock),
+            config,
+        )?),
+        None => {
+            tracing::info!(
+                "no SMTP relay configured: passcode mail stays in the outbox (`sealpost outbox list`)"
+            );
+            None
+        }
+    };
+    spawn_purge(service.clone(), opts.outbox_retention_secs);
+    let served = serve(listener, router(service, opts.http), shutdown_signal())
         .await
-        .map_err(RunError::Serve)
+        .map_err(RunError::Serve);
+    if let Some(worker) = worker {
+        worker.stop().await;
+    }
+    served
 }
 
 /// Every ten minutes, deletes expired sessions and passcode challenges (challenges are kept
-/// a day, so the hourly limits still see them).
-fn spawn_purge(service: Arc<KeyService>) {
+/// a day, so the hourly limits still see them), and outbox mail that is delivered, given up,
+/// a decoy, or older than `outbox_retention_secs`.
+fn spawn_purge(service: Arc<KeyService>, outbox_retention_secs: i64) {
     use crate::clock::Clock;
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
         loop {
             tick.tick().await;
-            match service.store().delete_expired(SystemClock.now()).await {
+            let now = SystemClock.now();
+            match service.store().delete_expired(now).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(rows = n, "purged expired sessions and challenges"),
                 Err(e) => {
                     tracing::warn!(error = %e, "purge of expired sessions and challenges failed")
                 }
+            }
+            match service
+                .store()
+                .purge_outbox(now, outbox_retention_secs)
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, "purged settled and old outbox mail"),
+                Err(e) => tracing::warn!(error = %e, "purge of the outbox failed"),
             }
         }
     });

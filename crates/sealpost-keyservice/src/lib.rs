@@ -7,15 +7,16 @@
 //! expired, after the audit record of that release is durable. It never receives a payload
 //! or share A.
 //!
-//! Layers: [`store`] (SQLite or PostgreSQL), pure rules ([`otp`], [`session`]), and the
-//! logic that ties them together. Time comes from a [`clock::Clock`] and randomness from a
-//! caller-supplied RNG, so tests control both.
+//! Layers: [`store`] (SQLite or PostgreSQL), pure rules ([`otp`], [`session`]), the
+//! logic that ties them together, and [`delivery`] of passcode mail over SMTP. Time comes
+//! from a [`clock::Clock`] and randomness from a caller-supplied RNG, so tests control both.
 
 #![forbid(unsafe_code)]
 
 pub mod clock;
 pub mod config;
 pub mod daemon;
+pub mod delivery;
 pub mod http;
 pub mod otp;
 pub mod ratelimit;

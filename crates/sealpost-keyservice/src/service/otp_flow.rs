@@ -1,14 +1,18 @@
 //! Sign-in by one-time passcode: start (mail a code if the address is a recipient) and
 //! verify (turn a correct code into a session).
 //!
-//! Starting answers the same way whether or not the address is a recipient: a challenge is
-//! stored either way (with `sent = false` and a code nobody ever sees for non-recipients),
-//! the same limits apply, and the passcode mail is queued after the answer is decided.
+//! Starting answers the same way whether or not the address is a recipient, and does the same
+//! durable work: an audit record, then one transaction with a challenge and an outbox mail of
+//! the same size. For a non-recipient the challenge has `sent = false` (no code can verify)
+//! and the mail is a decoy, its code masked, which the delivery worker never sends and the
+//! purge removes. The audit record comes first, so no passcode mail is queued whose request
+//! is not in the audit log.
 
 use std::net::IpAddr;
 
 use sealpost_core::policy::{is_plausible_address, normalize_address};
 use serde::Serialize;
+use zeroize::Zeroizing;
 
 use super::{KeyService, Opened, OtpStartError, OtpVerifyError};
 use crate::otp;
@@ -85,20 +89,6 @@ impl KeyService {
         let challenge = otp::new_challenge_id(&mut rng);
         let code = otp::generate_code(&mut rng);
         let message_id = header.message_id.to_hex();
-        self.store
-            .insert_challenge(&ChallengeRow {
-                id: challenge.clone(),
-                tenant_id: header.tenant_id.clone(),
-                email: email.clone(),
-                message_id: message_id.clone(),
-                code_hash: otp::hash_code(&self.otp_secret, &challenge, &code).to_vec(),
-                sent: is_recipient,
-                created: now,
-                expires: now + limits.lifetime_secs,
-                attempts: 0,
-                used: false,
-            })
-            .await?;
         let reference = header.message_id.reference();
         let event = if is_recipient {
             "otp_sent"
@@ -109,36 +99,43 @@ impl KeyService {
             &header.tenant_id,
             event,
             Some(&email),
-            Some(message_id),
+            Some(message_id.clone()),
             ip,
             format!("challenge {challenge}"),
         )
         .await?;
-        if is_recipient {
-            let lifetime = if limits.lifetime_secs % 60 == 0 {
-                format!("{} minutes", limits.lifetime_secs / 60)
-            } else {
-                format!("{} seconds", limits.lifetime_secs)
-            };
-            let body = format!(
-                "Your passcode to read the protected message from {sender} is:\n\n    {code}\n\n\
-                 Message reference: {reference}\n\n\
-                 Check that the portal shows the same reference before you enter the code.\n\
-                 The passcode is valid for {lifetime} and can be used once.\n\
-                 If you did not ask for it, you can ignore this mail.\n",
-                sender = header.sender,
-                code = &*code,
-            );
-            self.store
-                .push_outbox(&OutboxRow {
-                    id: 0,
-                    created: now,
-                    to_addr: email.clone(),
-                    subject: format!("Your Sealpost passcode (message {reference})"),
-                    body,
-                })
-                .await?;
-        }
+        let shown_code = if is_recipient {
+            Zeroizing::new(code.to_string())
+        } else {
+            Zeroizing::new("-".repeat(code.len()))
+        };
+        let mail = OutboxRow {
+            id: 0,
+            created: now,
+            to_addr: email.clone(),
+            subject: passcode_subject(&reference),
+            body: passcode_body(
+                &header.sender,
+                &shown_code,
+                &reference,
+                limits.lifetime_secs,
+            ),
+        };
+        let row = ChallengeRow {
+            id: challenge.clone(),
+            tenant_id: header.tenant_id.clone(),
+            email,
+            message_id,
+            code_hash: otp::hash_code(&self.otp_secret, &challenge, &code).to_vec(),
+            sent: is_recipient,
+            created: now,
+            expires: now + limits.lifetime_secs,
+            attempts: 0,
+            used: false,
+        };
+        self.store
+            .insert_challenge_with_mail(&row, &mail, !is_recipient)
+            .await?;
         Ok(OtpStarted {
             challenge,
             expires_in: limits.lifetime_secs,
@@ -232,4 +229,26 @@ impl KeyService {
             })
         }
     }
+}
+
+/// The subject of a passcode mail: it names the message reference.
+fn passcode_subject(reference: &str) -> String {
+    format!("Your Sealpost passcode (message {reference})")
+}
+
+/// The body of a passcode mail. It names the message reference, so that a recipient lured
+/// into typing a code for another message can tell.
+fn passcode_body(sender: &str, code: &str, reference: &str, lifetime_secs: i64) -> String {
+    let lifetime = if lifetime_secs % 60 == 0 {
+        format!("{} minutes", lifetime_secs / 60)
+    } else {
+        format!("{lifetime_secs} seconds")
+    };
+    format!(
+        "Your passcode to read the protected message from {sender} is:\n\n    {code}\n\n\
+         Message reference: {reference}\n\n\
+         Check that the portal shows the same reference before you enter the code.\n\
+         The passcode is valid for {lifetime} and can be used once.\n\
+         If you did not ask for it, you can ignore this mail.\n"
+    )
 }

@@ -11,24 +11,10 @@ impl Store {
 
     /// Stores a new challenge. [`StoreError::Conflict`] if the id is taken.
     pub async fn insert_challenge(&self, c: &ChallengeRow) -> Result<(), StoreError> {
-        query(
-            "INSERT INTO challenges \
-             (id, tenant_id, email, message_id, code_hash, sent, created, expires, attempts, used) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(c.id.as_str())
-        .bind(c.tenant_id.as_str())
-        .bind(c.email.as_str())
-        .bind(c.message_id.as_str())
-        .bind(c.code_hash.as_slice())
-        .bind(i64::from(c.sent))
-        .bind(c.created)
-        .bind(c.expires)
-        .bind(c.attempts)
-        .bind(i64::from(c.used))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
+        insert_challenge_query(c)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
         Ok(())
     }
 
@@ -263,4 +249,26 @@ impl Store {
         .map(rows::admin_token)
         .transpose()
     }
+}
+
+/// The `INSERT` of a challenge, bound, for [`Store::insert_challenge`] and the transaction
+/// that also queues its passcode mail.
+pub(super) fn insert_challenge_query(
+    c: &ChallengeRow,
+) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
+    query(
+        "INSERT INTO challenges \
+         (id, tenant_id, email, message_id, code_hash, sent, created, expires, attempts, used) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(c.id.as_str())
+    .bind(c.tenant_id.as_str())
+    .bind(c.email.as_str())
+    .bind(c.message_id.as_str())
+    .bind(c.code_hash.as_slice())
+    .bind(i64::from(c.sent))
+    .bind(c.created)
+    .bind(c.expires)
+    .bind(c.attempts)
+    .bind(i64::from(c.used))
 }

@@ -4,12 +4,14 @@
 //! - **Schema.** Two migration directories, `migrations/sqlite` and `migrations/postgres`, with
 //!   the same tables and columns; the DDL differs only in types (`BLOB`/`BYTEA`,
 //!   `INTEGER PRIMARY KEY AUTOINCREMENT`/`BIGSERIAL`). [`Store::connect`] applies the set that
-//!   matches the URL scheme. Flags (`sent`, `used`) are integers 0/1 on both, because the `Any`
-//!   driver cannot read SQLite booleans.
+//!   matches the URL scheme. Flags (`sent`, `used`, `decoy`) are integers 0/1 on both, because
+//!   the `Any` driver cannot read SQLite booleans.
 //! - **Queries** use `$1, $2, …` placeholders, valid on both backends, and only the types the
 //!   `Any` driver maps on both: `i64`, `String`, `Vec<u8>`. Every write that must be atomic is
 //!   one statement (`UPDATE … WHERE used = 0`, `INSERT … ON CONFLICT … RETURNING`), so it is
 //!   race-safe across connections and across service instances without explicit locking.
+//!   The one transaction writes a passcode challenge together with its outbox mail
+//!   ([`Store::insert_challenge_with_mail`]); the outbox is in `outbox.rs`.
 //! - **Durability.** SQLite runs in WAL mode with `synchronous=FULL` on every connection, so
 //!   a write is on disk when the call returns; PostgreSQL connections set
 //!   `synchronous_commit = on` whatever the server default is.
@@ -17,6 +19,7 @@
 //! - **Errors** are [`StoreError`]; nothing read from the database can make the store panic.
 
 mod auth;
+mod outbox;
 mod records;
 mod rows;
 
@@ -27,6 +30,7 @@ use std::time::Duration;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyConnection, AnyPool, AssertSqlSafe, Executor};
 
+pub use outbox::{ClaimedMail, DeliveryState, OutboxEntry};
 pub use rows::{
     AdminTokenRow, AuditRow, ChallengeRow, KeyRow, NewAuditEvent, OutboxRow, SessionRow, TenantRow,
 };
@@ -124,6 +128,8 @@ impl Default for StoreOptions {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Raised when mail is queued, for the delivery worker in this process.
+    outbox_signal: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Store {
@@ -179,7 +185,11 @@ impl Store {
             .connect(url)
             .await
             .map_err(|e| map_err(backend, e))?;
-        let store = Store { pool, backend };
+        let store = Store {
+            pool,
+            backend,
+            outbox_signal: outbox::new_signal(),
+        };
         store.migrate().await?;
         Ok(store)
     }

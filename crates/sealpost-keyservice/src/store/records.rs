@@ -1,8 +1,8 @@
-//! Tenants and keys, revocation, audit, outbox and server secrets.
+//! Tenants and keys, revocation, audit and server secrets (the outbox is in `outbox.rs`).
 
 use sqlx::query;
 
-use super::{AuditRow, KeyRow, NewAuditEvent, OutboxRow, Store, StoreError, TenantRow, rows};
+use super::{AuditRow, KeyRow, NewAuditEvent, Store, StoreError, TenantRow, rows};
 
 impl Store {
     // --- tenants and keys ---------------------------------------------------------------
@@ -228,36 +228,6 @@ impl Store {
         .iter()
         .map(rows::audit)
         .collect()
-    }
-
-    // --- outbox -------------------------------------------------------------------------
-
-    /// Queues a mail; returns its id (`m.id` is ignored).
-    pub async fn push_outbox(&self, m: &OutboxRow) -> Result<i64, StoreError> {
-        let row = query(
-            "INSERT INTO outbox (created, to_addr, subject, body) VALUES ($1, $2, $3, $4) \
-             RETURNING id",
-        )
-        .bind(m.created)
-        .bind(m.to_addr.as_str())
-        .bind(m.subject.as_str())
-        .bind(m.body.as_str())
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        rows::get(&row, "id")
-    }
-
-    /// The newest `limit` mails, newest first.
-    pub async fn outbox(&self, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
-        query("SELECT id, created, to_addr, subject, body FROM outbox ORDER BY id DESC LIMIT $1")
-            .bind(limit.max(0))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?
-            .iter()
-            .map(rows::outbox)
-            .collect()
     }
 
     // --- server secrets -----------------------------------------------------------------

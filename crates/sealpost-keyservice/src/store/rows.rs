@@ -195,7 +195,8 @@ impl fmt::Debug for AdminTokenRow {
     }
 }
 
-/// A mail in the local outbox (passcode mail when no SMTP server is configured).
+/// A passcode mail in the outbox, as queued (with its delivery state it is an
+/// [`OutboxEntry`](super::OutboxEntry)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxRow {
     /// Id assigned by the database ([`Store::push_outbox`](super::Store::push_outbox) ignores the given one).

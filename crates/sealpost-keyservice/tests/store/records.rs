@@ -1,0 +1,240 @@
+//! Revocations, the audit trail, admin tokens, the outbox and the service secrets.
+
+use sealpost_keyservice::store::{AdminTokenRow, AuditRow, NewAuditEvent, OutboxRow, StoreError};
+
+use crate::db::Db;
+use crate::{T0, audit_event, race, tenant_row};
+
+backends!(
+    revocation_is_idempotent,
+    audit_round_trip_and_ordering,
+    audit_batch,
+    admin_tokens,
+    outbox,
+    secrets,
+    secret_race_across_instances,
+);
+
+async fn revocation_is_idempotent(db: Db) {
+    let a = db.open().await;
+    let b = db.open().await;
+    assert!(!a.is_revoked("acme", "m-1").await.unwrap());
+    assert!(a.revoke("acme", "m-1", T0, "admin:alice").await.unwrap());
+    assert!(!a.revoke("acme", "m-1", T0 + 5, "admin:bob").await.unwrap());
+    // seen at once through another instance
+    assert!(b.is_revoked("acme", "m-1").await.unwrap());
+    assert!(
+        !b.revoke("acme", "m-1", T0 + 9, "admin:carol")
+            .await
+            .unwrap()
+    );
+    assert!(!b.is_revoked("acme", "m-2").await.unwrap());
+    assert!(!b.is_revoked("other", "m-1").await.unwrap());
+
+    // Racing revocations: exactly one reports the revocation as new.
+    let wins = race(8, |i| {
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        async move { store.revoke("acme", "m-3", T0, "race").await.unwrap() }
+    })
+    .await;
+    assert_eq!(wins.iter().filter(|w| **w).count(), 1, "{wins:?}");
+}
+
+async fn audit_round_trip_and_ordering(db: Db) {
+    let store = db.open().await;
+    assert!(
+        store
+            .audit_for_message("acme", "m-1", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let events = [
+        audit_event(T0 + 20, Some("m-1"), "rewrap.granted"),
+        audit_event(T0, Some("m-1"), "otp.sent"),
+        audit_event(T0 + 10, Some("m-2"), "otp.sent"),
+        audit_event(T0 + 10, Some("m-1"), "otp.verified"),
+        audit_event(T0 + 20, Some("m-1"), "rewrap.granted"),
+        audit_event(T0 + 30, None, "revoke"),
+    ];
+    let mut ids = Vec::new();
+    for e in &events {
+        ids.push(store.append_audit(e).await.unwrap());
+    }
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids increase: {ids:?}");
+
+    let mut other = audit_event(T0, Some("m-1"), "otp.sent");
+    other.tenant_id = "other".into();
+    other.email = None;
+    other.client_ip = None;
+    let other_id = store.append_audit(&other).await.unwrap();
+
+    let row = |i: usize| -> AuditRow {
+        let e = &events[i];
+        AuditRow {
+            id: ids[i],
+            time: e.time,
+            tenant_id: e.tenant_id.clone(),
+            event: e.event.clone(),
+            email: e.email.clone(),
+            message_id: e.message_id.clone(),
+            client_ip: e.client_ip.clone(),
+            detail: e.detail.clone(),
+        }
+    };
+
+    // time order, then id for equal times
+    let m1 = store.audit_for_message("acme", "m-1", 100).await.unwrap();
+    assert_eq!(m1, vec![row(1), row(3), row(0), row(4)]);
+    assert_eq!(
+        store.audit_for_message("acme", "m-1", 2).await.unwrap(),
+        vec![row(1), row(3)]
+    );
+    assert!(
+        store
+            .audit_for_message("acme", "m-1", 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .audit_for_message("acme", "m-1", -1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let all = store.audit_for_tenant("acme", 0, 100).await.unwrap();
+    assert_eq!(all, vec![row(1), row(2), row(3), row(0), row(4), row(5)]);
+    let since = store.audit_for_tenant("acme", T0 + 10, 3).await.unwrap();
+    assert_eq!(since, vec![row(2), row(3), row(0)]);
+
+    let theirs = store.audit_for_tenant("other", 0, 100).await.unwrap();
+    assert_eq!(theirs.len(), 1);
+    assert_eq!(theirs[0].id, other_id);
+    assert_eq!(theirs[0].email, None);
+    assert_eq!(theirs[0].client_ip, None);
+    assert_eq!(theirs[0].message_id.as_deref(), Some("m-1"));
+}
+
+async fn audit_batch(db: Db) {
+    let store = db.open().await;
+    assert!(store.append_audit_batch(&[]).await.unwrap().is_empty());
+    let batch: Vec<NewAuditEvent> = (0..5)
+        .map(|i| audit_event(T0 + i, Some("m-1"), "rewrap.granted"))
+        .collect();
+    let ids = store.append_audit_batch(&batch).await.unwrap();
+    assert_eq!(ids.len(), 5);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    let single = store
+        .append_audit(&audit_event(T0 + 9, Some("m-1"), "x"))
+        .await
+        .unwrap();
+    assert!(single > ids[4]);
+    let got = store.audit_for_message("acme", "m-1", 100).await.unwrap();
+    assert_eq!(got.iter().map(|r| r.id).collect::<Vec<_>>()[..5], ids[..]);
+}
+
+async fn admin_tokens(db: Db) {
+    let store = db.open().await;
+    store.upsert_tenant(&tenant_row("acme")).await.unwrap();
+    let t = AdminTokenRow {
+        token_hash: vec![0xee; 32],
+        tenant_id: "acme".into(),
+        label: "ci".into(),
+        created: T0,
+    };
+    assert_eq!(store.admin_token(&t.token_hash).await.unwrap(), None);
+    store.insert_admin_token(&t).await.unwrap();
+    assert_eq!(
+        store.admin_token(&t.token_hash).await.unwrap(),
+        Some(t.clone())
+    );
+    assert!(matches!(
+        store.insert_admin_token(&t).await,
+        Err(StoreError::Conflict)
+    ));
+
+    let orphan = AdminTokenRow {
+        token_hash: vec![1; 32],
+        tenant_id: "nobody".into(),
+        ..t.clone()
+    };
+    assert!(
+        store.insert_admin_token(&orphan).await.is_err(),
+        "a token needs its tenant"
+    );
+    assert!(!format!("{t:?}").contains("238"), "Debug hides the hash");
+}
+
+async fn outbox(db: Db) {
+    let store = db.open().await;
+    assert!(store.outbox(10).await.unwrap().is_empty());
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let m = OutboxRow {
+            id: 0,
+            created: T0 + i,
+            to_addr: format!("r{i}@example.net"),
+            subject: format!("Your code for message {i}"),
+            body: format!("Code: 12345{i}\r\n"),
+        };
+        ids.push(store.push_outbox(&m).await.unwrap());
+    }
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    let got = store.outbox(10).await.unwrap();
+    assert_eq!(
+        got.iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![ids[2], ids[1], ids[0]]
+    );
+    assert_eq!(got[0].to_addr, "r2@example.net");
+    assert_eq!(got[0].subject, "Your code for message 2");
+    assert_eq!(got[0].body, "Code: 123452\r\n");
+    assert_eq!(got[0].created, T0 + 2);
+    assert_eq!(store.outbox(2).await.unwrap().len(), 2);
+    assert!(store.outbox(0).await.unwrap().is_empty());
+}
+
+async fn secrets(db: Db) {
+    let store = db.open().await;
+    assert_eq!(
+        store
+            .get_or_insert_secret("otp-key", &[1; 32])
+            .await
+            .unwrap(),
+        vec![1; 32]
+    );
+    assert_eq!(
+        store
+            .get_or_insert_secret("otp-key", &[2; 32])
+            .await
+            .unwrap(),
+        vec![1; 32]
+    );
+    assert_eq!(
+        store.get_or_insert_secret("other", &[3; 16]).await.unwrap(),
+        vec![3; 16]
+    );
+}
+
+async fn secret_race_across_instances(db: Db) {
+    let a = db.open().await;
+    let b = db.open().await;
+    for round in 0..5u8 {
+        let name = format!("secret-{round}");
+        let got = race(8, |i| {
+            let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let name = name.clone();
+            let mine = vec![u8::try_from(i).unwrap_or(0); 32];
+            async move { store.get_or_insert_secret(&name, &mine).await.unwrap() }
+        })
+        .await;
+        assert!(got.iter().all(|v| *v == got[0]), "round {round}: {got:?}");
+        assert_eq!(
+            a.get_or_insert_secret(&name, &[0xff; 32]).await.unwrap(),
+            got[0]
+        );
+    }
+}

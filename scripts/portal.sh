@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# The portal's toolchain and build (see ../shared/TOOLCHAIN.md for why each version).
+#
+#   scripts/portal.sh install   install what is missing, skip what is there: the wasm32 target,
+#                               Trunk 0.21.14, wasm-bindgen-cli 0.2.130 (with
+#                               wasm-bindgen-test-runner), binaryen 132 (wasm-opt, from npm
+#                               under /opt/binaryen), brotli, Chromium and chromedriver
+#   scripts/portal.sh build     install the build tools (all but the browser), then
+#                               `trunk build --release --offline` into dist/ and print the
+#                               bundle's size (raw, gzip, brotli)
+#   scripts/portal.sh size      only print the size of what is in dist/
+#   scripts/portal.sh test      install, then run the portal crate's wasm-bindgen tests in
+#                               headless Chromium (CHROMEDRIVER=/usr/bin/chromedriver)
+#
+# Never Debian's binaryen package (version 108): its wasm-opt writes modules that fail to load.
+# Environment: PORTAL_BUDGET_BYTES (default 409600) is the brotli size the bundle should stay
+# under; `build` says when it does not (the check is reported, not enforced).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BINARYEN_PREFIX=/opt/binaryen
+export PATH="$BINARYEN_PREFIX/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+TRUNK_VERSION=0.21.14
+WASM_BINDGEN_VERSION=0.2.130
+BINARYEN_VERSION=132.0.0
+
+have() { command -v "$1" >/dev/null 2>&1; }
+say() { echo "==> $*" >&2; }
+
+APT_UPDATED=0
+apt_install() { # apt_install PACKAGE... (as root, or through sudo when there is one)
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo=sudo; fi
+  if [ "$APT_UPDATED" = 0 ]; then
+    $sudo apt-get update -qq
+    APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+# Another `cargo install` of the same tool (e.g. started by hand) would fight over the same
+# files: wait for it instead of starting a second one.
+wait_for_other_install() { # wait_for_other_install CRATE
+  local waited=0
+  while pgrep -f "cargo install $1( |$)" >/dev/null 2>&1; do
+    if [ "$waited" = 0 ]; then say "waiting for a running 'cargo install $1' to finish"; fi
+    waited=1
+    sleep 10
+  done
+}
+
+install_tools() {
+  if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+    say "installing the Rust target wasm32-unknown-unknown"
+    rustup target add wasm32-unknown-unknown
+  fi
+  if ! trunk --version 2>/dev/null | grep -q " $TRUNK_VERSION"; then
+    wait_for_other_install trunk
+    if ! trunk --version 2>/dev/null | grep -q " $TRUNK_VERSION"; then
+      say "installing Trunk $TRUNK_VERSION (takes about 8 minutes)"
+      cargo install trunk --version "$TRUNK_VERSION" --locked
+    fi
+  fi
+  if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION" \
+    || ! have wasm-bindgen-test-runner; then
+    wait_for_other_install wasm-bindgen-cli
+    if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION"; then
+      # No --locked: the crate's lockfile pins a crate the registry does not have.
+      say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (takes about 3 minutes)"
+      cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+    fi
+  fi
+  if ! "$BINARYEN_PREFIX/node_modules/.bin/wasm-opt" --version 2>/dev/null | grep -q "version ${BINARYEN_VERSION%%.*}"; then
+    if ! have npm; then
+      say "installing Node.js and npm (Debian)"
+      apt_install nodejs npm
+    fi
+    say "installing binaryen $BINARYEN_VERSION (wasm-opt) under $BINARYEN_PREFIX"
+    mkdir -p "$BINARYEN_PREFIX"
+    npm install --silent --no-audit --no-fund --prefix "$BINARYEN_PREFIX" "binaryen@$BINARYEN_VERSION"
+  fi
+  local pkgs=()
+  have brotli || pkgs+=(brotli)
+  have gzip || pkgs+=(gzip)
+  if [ ${#pkgs[@]} -gt 0 ]; then
+    say "installing ${pkgs[*]} (Debian)"
+    apt_install "${pkgs[@]}"
+  fi
+}
+
+# Headless Chromium and chromedriver for the wasm-bindgen tests (and the e2e suite).
+install_browser() {
+  local pkgs=()
+  have chromium || pkgs+=(chromium)
+  have chromedriver || pkgs+=(chromium-driver)
+  if [ ${#pkgs[@]} -gt 0 ]; then
+    say "installing ${pkgs[*]} (Debian)"
+    apt_install "${pkgs[@]}"
+  fi
+}
+
+# Prints the size of each wasm, js and css file in dist/ and the total: raw, gzip -9 and
+# brotli -q 11 (what a CDN would serve).
+print_size() {
+  local dist=dist budget=${PORTAL_BUDGET_BYTES:-409600}
+  if [ ! -f "$dist/index.html" ]; then
+    echo "no portal bundle in $dist/ (run scripts/portal.sh build)" >&2
+    return 1
+  fi
+  local raw=0 gz=0 br=0 r g b f
+  printf '%-48s %10s %10s %10s\n' "bundle file" raw gzip brotli
+  while IFS= read -r f; do
+    r=$(wc -c <"$f")
+    g=$(gzip -9 -c "$f" | wc -c)
+    b=$(brotli -q 11 -c "$f" | wc -c)
+    raw=$((raw + r)); gz=$((gz + g)); br=$((br + b))
+    printf '%-48s %10d %10d %10d\n' "${f#"$dist"/}" "$r" "$g" "$b"
+  done < <(find "$dist" -type f \( -name '*.wasm' -o -name '*.js' -o -name '*.css' \) | sort)
+  printf '%-48s %10d %10d %10d\n' "total (wasm + js + css)" "$raw" "$gz" "$br"
+  if [ "$br" -le "$budget" ]; then
+    echo "brotli total $br bytes: within the budget of $budget bytes"
+  else
+    echo "brotli total $br bytes: OVER the budget of $budget bytes"
+  fi
+}
+
+build() {
+  install_tools
+  say "fetching crates"
+  cargo fetch --locked
+  say "building the portal: trunk build --release --offline → dist/"
+  trunk build --release --offline
+  print_size
+}
+
+wasm_tests() {
+  install_tools
+  install_browser
+  say "running the portal's wasm-bindgen tests in headless Chromium"
+  CHROMEDRIVER=/usr/bin/chromedriver cargo test --locked -p sealpost-portal --target wasm32-unknown-unknown
+}
+
+case "${1:-build}" in
+  install)
+    install_tools
+    install_browser
+    ;;
+  build) build ;;
+  size) print_size ;;
+  test) wasm_tests ;;
+  -h | --help | help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' ;;
+  *)
+    echo "usage: scripts/portal.sh [install|build|size|test]" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,12 @@
+//! The portal's pages, thin views over [`crate::app::Ctx`]: the shell (landmarks, branding,
+//! status region), intake, the sender card and sign-in, progress, the message, error pages.
+//! Every decision is in the plain modules; every action calls a function in [`crate::app`].
+
+mod intake;
+mod message;
+mod pages;
+mod shell;
+mod signin;
+
+pub use message::MessagePage;
+pub use shell::Shell;

@@ -1,0 +1,97 @@
+//! The recipient's session with one key service, kept for the browser tab.
+//!
+//! After `/v1/otp/verify` the portal keeps the session token in `sessionStorage` (per tab,
+//! gone when the tab closes) under a key naming the key service, so the next message from the
+//! same key service opens without a new passcode until the session ends: 12 hours after
+//! sign-in or 30 minutes without use (the service's defaults, which it reports). The portal
+//! forgets a session early when the service says it has ended. This module is the record and
+//! its rules; reading and writing `sessionStorage` is the browser glue's job. The token is
+//! never logged or shown.
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::OtpVerified;
+use crate::config::normalize_url;
+
+/// A signed-in session.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// The bearer token (`sps_…`).
+    pub token: String,
+    /// The address it is bound to.
+    pub email: String,
+    /// Absolute end, Unix seconds.
+    pub expires_at: u64,
+    /// Idle timeout, seconds.
+    pub idle_timeout: u64,
+    /// When the portal last used it, Unix seconds.
+    pub last_used: u64,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("email", &self.email)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// The session `/v1/otp/verify` returned at `now`.
+    pub fn from_verified(v: &OtpVerified, now: u64) -> Session {
+        Session {
+            token: v.session.clone(),
+            email: v.email.clone(),
+            expires_at: v.expires_at,
+            idle_timeout: v.idle_timeout,
+            last_used: now,
+        }
+    }
+
+    /// Whether it can still be used at `now` (a minute of margin on the idle timeout, which
+    /// the service may end up to a minute early).
+    pub fn is_live(&self, now: u64) -> bool {
+        now < self.expires_at && now < self.last_used + self.idle_timeout.saturating_sub(60)
+    }
+
+    /// Reads a stored session.
+    pub fn from_json(s: &str) -> Option<Session> {
+        serde_json::from_str(s).ok()
+    }
+
+    /// The stored form.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a session serializes")
+    }
+}
+
+/// The `sessionStorage` key for the key service at `url`.
+pub fn storage_key(url: &str) -> String {
+    format!("sealpost.session:{}", normalize_url(url))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifetime_rules() {
+        let v = OtpVerified {
+            session: "sps_secret".into(),
+            email: "bob@example.org".into(),
+            expires_at: 10_000,
+            idle_timeout: 1800,
+        };
+        let s = Session::from_verified(&v, 1000);
+        assert!(s.is_live(1000) && s.is_live(2739));
+        assert!(!s.is_live(2740), "idle");
+        let mut used = s.clone();
+        used.last_used = 9_900;
+        assert!(!used.is_live(10_000), "absolute");
+        assert_eq!(Session::from_json(&s.to_json()), Some(s.clone()));
+        assert_eq!(Session::from_json("{}"), None);
+        assert!(!format!("{s:?}").contains("sps_secret"));
+        assert_eq!(storage_key("HTTP://K:1/"), "sealpost.session:http://k:1");
+    }
+}
