@@ -32,7 +32,6 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-root=$(pwd -P)
 
 DURATION=${DURATION:-20s}
 CONNECTIONS=${CONNECTIONS:-64}
@@ -46,7 +45,7 @@ backends=(sqlite postgres)
 case "${1:-both}" in
     both) ;;
     sqlite | postgres) backends=("$1") ;;
-    -h | --help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "usage: bench/rewrap.sh [sqlite|postgres|both]" >&2; exit 2 ;;
 esac
 
@@ -144,7 +143,7 @@ start_server() { # BACKEND
         url=$(scripts/postgres.sh start) || die "scripts/postgres.sh could not start PostgreSQL"
         [ -n "$url" ] || die "scripts/postgres.sh printed no URL"
         pg_db="sealpost_bench_$$"
-        psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres \
+        PGOPTIONS=--client-min-messages=warning psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres \
             -c "DROP DATABASE IF EXISTS $pg_db" -c "CREATE DATABASE $pg_db" >/dev/null ||
             die "cannot create database $pg_db"
         db_url="postgres://postgres@127.0.0.1:$PG_PORT/$pg_db"

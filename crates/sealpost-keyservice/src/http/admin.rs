@@ -17,7 +17,10 @@ use crate::store::AuditRow;
 #[serde(deny_unknown_fields)]
 pub struct RevokeRequest {
     /// The message id, 32 hex digits (from `sealpost inspect` or the audit log).
-    #[schema(example = "00112233445566778899aabbccddeeff", pattern = "^[0-9A-Fa-f]{32}$")]
+    #[schema(
+        example = "00112233445566778899aabbccddeeff",
+        pattern = "^[0-9A-Fa-f]{32}$"
+    )]
     message_id: String,
 }
 
