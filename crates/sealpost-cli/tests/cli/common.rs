@@ -237,3 +237,16 @@ pub fn test_postgres_url(test: &str) -> Option<String> {
     }
     url
 }
+
+/// The passcode in the mail of `sealpost outbox list` output that names `reference`.
+pub fn passcode_for(outbox: &str, reference: &str) -> String {
+    let mail = outbox
+        .split("--- #")
+        .find(|m| m.contains(reference))
+        .unwrap_or_else(|| panic!("no passcode mail names {reference}:\n{outbox}"));
+    mail.lines()
+        .map(str::trim)
+        .find(|l| l.len() == 8 && l.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or_else(|| panic!("no 8-digit passcode in the mail:\n{mail}"))
+        .to_string()
+}

@@ -43,17 +43,7 @@ pub(crate) fn get(port: u16, path: &str) -> Option<String> {
 fn serve_revoke_and_audit() {
     let dir = tempfile::tempdir().unwrap();
     let d = |p: &str| dir.path().join(p).to_string_lossy().into_owned();
-    ok(
-        &[
-            "tenant",
-            "init",
-            "--dir",
-            &d("tenant"),
-            "--domain",
-            "example.com",
-        ],
-        b"",
-    );
+    crate::common::tenant(&dir, "tenant", "example.com", &[]);
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let child = Command::new(env!("CARGO_BIN_EXE_sealpost"))
@@ -212,10 +202,7 @@ fn two_instances_share_one_postgres() {
         std::process::id(),
         Instant::now().elapsed().subsec_nanos()
     );
-    ok(
-        &["tenant", "init", "--dir", &d("tenant"), "--domain", &domain],
-        b"",
-    );
+    crate::common::tenant(&dir, "tenant", &domain, &[]);
     let kek = b64.encode([7u8; 32]);
     let env = [("SEALPOST_KEK", kek.as_str())];
     let (pa, pb) = (free_port(), free_port());
@@ -279,15 +266,7 @@ fn two_instances_share_one_postgres() {
         &env,
     );
     let reference = e.header().message_id.reference();
-    let mail = outbox
-        .split("--- #")
-        .find(|m| m.contains(&reference))
-        .expect("the passcode mail");
-    let code = mail
-        .lines()
-        .map(str::trim)
-        .find(|l| l.len() == 8 && l.bytes().all(|b| b.is_ascii_digit()))
-        .unwrap();
+    let code = crate::common::passcode_for(&outbox, &reference);
     let (status, session) = post(
         pb,
         "/v1/otp/verify",

@@ -94,10 +94,7 @@ fn restart_safety(database_url: Option<String>) {
         .subsec_nanos();
     let domain = format!("restart{}-{nanos}.example.com", std::process::id());
     let bob = format!("bob@{domain}");
-    ok(
-        &["tenant", "init", "--dir", &d("tenant"), "--domain", &domain],
-        b"",
-    );
+    crate::common::tenant(&dir, "tenant", &domain, &[]);
     // The burst comes from one address: lift the per-IP limit out of the way.
     std::fs::write(
         d("sealpost.toml"),
@@ -152,15 +149,7 @@ fn restart_safety(database_url: Option<String>) {
     );
     assert_eq!(status, 200, "{started}");
     let outbox = cli(&["outbox", "list", "--limit", "1000"]);
-    let mail = outbox
-        .split("--- #")
-        .find(|m| m.contains(&first.reference))
-        .expect("the passcode mail");
-    let code = mail
-        .lines()
-        .map(str::trim)
-        .find(|l| l.len() == 8 && l.bytes().all(|b| b.is_ascii_digit()))
-        .unwrap();
+    let code = crate::common::passcode_for(&outbox, &first.reference);
     let (status, session) = post(
         port,
         "/v1/otp/verify",

@@ -77,17 +77,7 @@ fn serve_delivers_passcode_mail_over_smtp() {
     }
     let dir = tempfile::tempdir().unwrap();
     let d = |p: &str| dir.path().join(p).to_string_lossy().into_owned();
-    ok(
-        &[
-            "tenant",
-            "init",
-            "--dir",
-            &d("tenant"),
-            "--domain",
-            "example.com",
-        ],
-        b"",
-    );
+    crate::common::tenant(&dir, "tenant", "example.com", &[]);
     let smtp_port = free_port();
     let _sink = start_sink(smtp_port, &dir.path().join("maildir"));
     let kek = B64.encode([5u8; 32]);

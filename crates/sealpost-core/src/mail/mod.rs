@@ -16,7 +16,7 @@ pub use html::{ENVELOPE_SCRIPT_TYPE, message_html};
 pub use wrapper::{WrapperSettings, wrap};
 
 /// Escapes text for HTML element content and double-quoted attribute values.
-pub(crate) fn escape_html(s: &str) -> String {
+pub fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -22,8 +22,7 @@ use std::path::PathBuf;
 use axum::Router;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::header::{
-    CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY,
-    X_CONTENT_TYPE_OPTIONS,
+    CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, CONTENT_TYPE,
 };
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -31,7 +30,9 @@ use axum::routing::get;
 use mail_parser::{Address, MessageParser, MimeHeaders};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use super::portal::{inline_elements, sha256_source};
+use sealpost_core::mail::escape_html as escape;
+
+use super::portal::{inline_elements, page_headers, sha256_source};
 use crate::store::{OutboxRow, Store};
 
 /// The mailbox directory's name inside the data directory.
@@ -55,7 +56,7 @@ impl Mailbox {
 
 /// `/dev/mailbox`, `/dev/mailbox/{NAME}.eml`, `/dev/mailbox/{NAME}.eml/message.html`.
 pub(crate) fn routes(mailbox: Mailbox) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/dev/mailbox", get(page))
         .route("/dev/mailbox/{file}", get(download))
         .route("/dev/mailbox/{file}/message.html", get(message_html))
@@ -63,15 +64,8 @@ pub(crate) fn routes(mailbox: Mailbox) -> Router {
         .layer(SetResponseHeaderLayer::overriding(
             CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
+        ));
+    page_headers(router)
 }
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;background:#f4f5f7;color:#1b1f24}\
@@ -91,21 +85,6 @@ fn page_csp() -> HeaderValue {
         sha256_source(STYLE.as_bytes())
     );
     HeaderValue::from_str(&csp).unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
-}
-
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// A wrapper mail in the mailbox directory, as the page lists it.

@@ -288,12 +288,22 @@ fn is_hashed(file_name: &str) -> bool {
 /// The portal's routes as one service for the router's fallback: `/`, `/index.html`,
 /// `/config.json` and the bundle's files, each answer with the portal's headers.
 pub(crate) fn routes(portal: Arc<Portal>) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/", get(index))
         .route("/index.html", get(index))
         .route("/config.json", get(config_json))
         .fallback(static_file)
-        .with_state(portal)
+        .with_state(portal);
+    page_headers(router).layer(SetResponseHeaderLayer::if_not_present(
+        CACHE_CONTROL,
+        NO_CACHE,
+    ))
+}
+
+/// Adds what every page this service renders for a browser carries: `Referrer-Policy:
+/// no-referrer` and `X-Content-Type-Options: nosniff`.
+pub(crate) fn page_headers(router: Router) -> Router {
+    router
         .layer(SetResponseHeaderLayer::overriding(
             REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
@@ -301,10 +311,6 @@ pub(crate) fn routes(portal: Arc<Portal>) -> Router {
         .layer(SetResponseHeaderLayer::overriding(
             X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            CACHE_CONTROL,
-            NO_CACHE,
         ))
 }
 
