@@ -1,16 +1,22 @@
 // The browser half of bench/portal.sh (run it through that script, which starts the server
 // and makes the messages): headless Chromium (playwright-core from tests/e2e/node_modules)
-// signs in once, then opens each message REPS times and loads the portal LOADS times.
+// signs in once per decryption mode, then opens each message REPS times and loads the portal
+// LOADS times.
 //
-// Open time: inside the page, performance.now() at the file input's `change` event, when the
-// `progress` element first appears (the envelope is read, verified, and rewrap answered:
-// decryption starts), when `message-view` holds the attachment `data.bin` with the expected
-// decoded size (MutationObserver), and at the frame after that (requestAnimationFrame then a
-// task). First render: a new browser context per load (cold cache), navigation start to the
-// moment the portal sets `window.__sealpostReady = true` (a setter installed before the page's
-// scripts run), and the `first-contentful-paint` entry; then one reload in the same context
-// (warm cache). The peak resident memory of the tab's renderer process is sampled every 100 ms
-// from /proc during each open.
+// Open time: inside the page, performance.now() at the file input's `change` event, and then
+// (MutationObserver) when the progress bar first says "Decrypting", when it reaches 100 %, when
+// `message-view` holds the attachment `data.bin` with the expected decoded size, and at the
+// frame after that (requestAnimationFrame then a task): "rendered". The key-service calls
+// (GET /v1/tenants/…, POST /v1/rewrap) are placed with Resource Timing, which splits the open
+// into intake, tenant + verify, rewrap, and "after rewrap"; that last one is split further into
+// unlock + decrypt (to the bar at 100 %) and parse + view when the bar was drawn.
+//
+// First render: a new browser context per load (cold cache), navigation start to the moment
+// the portal sets `window.__sealpostReady = true` (a setter installed before the page's scripts
+// run), and the `first-contentful-paint` entry; then one reload in the same context (warm
+// cache). The peak resident memory of the tab's renderer process is sampled every 100 ms from
+// /proc during each open, and its CPU time (user + system, all threads) over the open is taken
+// from /proc/PID/stat: on a busy machine that is steadier than the wall time.
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
@@ -34,6 +40,8 @@ const REPS = Number(env('BENCH_REPS'));
 const LOADS = Number(env('BENCH_LOADS'));
 const TIMEOUT_MS = Number(env('BENCH_TIMEOUT_S')) * 1000;
 const INPUT = env('BENCH_INPUT');
+// "auto": the portal picks its decryption path; "rust": SubtleCrypto hidden from the page.
+const MODES = env('BENCH_DECRYPT').split(/\s+/).filter(Boolean);
 const EMAIL = 'bob@example.org';
 
 // As tests/e2e/playwright.config.js.
@@ -54,11 +62,12 @@ const CONTEXT = { viewport: { width: 1280, height: 900 } };
 
 const log = (s) => process.stderr.write(`==> ${s}\n`);
 const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
+  const s = xs.filter((x) => x != null).sort((a, b) => a - b);
+  if (!s.length) return null;
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
-const ms = (x) => (x == null ? '-' : x >= 100 ? x.toFixed(0) : x.toFixed(1));
+const ms = (x) => (x == null || Number.isNaN(x) ? '-' : x >= 100 ? x.toFixed(0) : x.toFixed(1));
 const sleep = (t) => new Promise((r) => setTimeout(r, t));
 
 // --- passcode from the outbox ----------------------------------------------------------------
@@ -130,27 +139,61 @@ function rssMiB(pid) {
   }
 }
 
-function memorySampler(browserPid) {
+/** CPU time (user + system) a process has used, in ms. */
+function cpuMs(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
+  } catch {
+    return 0;
+  }
+}
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/** Samples the renderers' resident memory (peak) and CPU time (used between start and stop). */
+function rendererSampler(browserPid) {
   let peak = 0;
   let pids = rendererPids(browserPid);
+  const cpu0 = new Map(pids.map((p) => [p, cpuMs(p)]));
   let n = 0;
+  const sample = () => { for (const p of pids) peak = Math.max(peak, rssMiB(p)); };
   const timer = setInterval(() => {
     if (++n % 10 === 0) pids = rendererPids(browserPid);
-    for (const p of pids) peak = Math.max(peak, rssMiB(p));
+    sample();
   }, 100);
-  return { stop: () => { clearInterval(timer); return peak; } };
+  return {
+    stop: () => {
+      clearInterval(timer);
+      pids = rendererPids(browserPid);
+      sample();
+      const cpu = pids.reduce((sum, p) => sum + cpuMs(p) - (cpu0.get(p) ?? 0), 0);
+      return { peak, cpu };
+    },
+  };
 }
 
 // --- one open --------------------------------------------------------------------------------
 /** Installed in the page before the file is picked; fills window.__bench. */
 function instrument(expectedSize) {
-  const b = (window.__bench = { start: null, progress: null, dom: null, frame: null, error: null });
+  const b = (window.__bench = { start: null, decrypting: null, firstPercent: null, decrypted: null, dom: null, frame: null, error: null });
   document.addEventListener('change', (e) => {
     if (b.start == null && e.target && e.target.getAttribute('data-testid') === 'file-input') b.start = performance.now();
   }, true);
   const check = () => {
     if (b.dom != null || b.error != null) return;
-    if (b.progress == null && document.querySelector('[data-testid="progress"]')) b.progress = performance.now();
+    // The Opening page's bar: "Decrypting: N%" once the decryptor runs, value 100 when the
+    // whole payload went through it (the portal yields to the browser between 4 MiB slices).
+    const bar = document.querySelector('[data-testid="progress"]');
+    if (bar) {
+      const now = performance.now();
+      const value = bar.querySelector('progress');
+      if (b.decrypting == null && /Decrypting/.test(bar.textContent)) {
+        b.decrypting = now;
+        b.firstPercent = Number(value && value.getAttribute('value'));
+      }
+      if (b.decrypting != null && b.decrypted == null && value && value.getAttribute('value') === '100') b.decrypted = now;
+    }
     const err = document.querySelector('[data-testid="error-page"]');
     if (err) {
       b.error = 'error page ' + err.getAttribute('data-kind');
@@ -164,35 +207,78 @@ function instrument(expectedSize) {
     const att = view && document.querySelector('[data-testid="attachment"][data-name="data.bin"]');
     if (!att) return;
     b.dom = performance.now();
+    // Which decryption ran (portals with a WebCrypto path say so; older ones do not).
+    b.path = view.getAttribute('data-decrypt-path') || 'rust (not shown)';
     const size = att.getAttribute('data-size');
     if (size !== String(expectedSize)) b.error = `attachment size ${size}, expected ${expectedSize}`;
     requestAnimationFrame(() => setTimeout(() => { b.frame = performance.now(); }, 0));
   };
-  new MutationObserver(check).observe(document.body, { childList: true, subtree: true, attributes: true });
+  new MutationObserver(check).observe(document.body, { childList: true, subtree: true, attributes: true, characterData: true });
 }
 
 async function openOnce(page, browserPid, size) {
+  const payload = size.payload;
   await page.goto(URL + '/');
   await page.waitForFunction(() => window.__sealpostReady === true);
   await page.evaluate(instrument, size.bytes);
-  const mem = memorySampler(browserPid);
-  let peak = 0;
+  const sampler = rendererSampler(browserPid);
+  let used = { peak: 0, cpu: 0 };
   try {
     await page.getByTestId('file-input').setInputFiles(size.file, { timeout: TIMEOUT_MS });
     await page.waitForFunction(() => window.__bench.frame != null || window.__bench.error != null,
-      null, { timeout: TIMEOUT_MS, polling: 50 });
+      null, { timeout: TIMEOUT_MS, polling: 50 }).catch((e) => {
+      if (e.name !== 'TimeoutError') throw e;
+      throw new Error(`the message was not shown within ${TIMEOUT_MS / 1000} s (TIMEOUT_S)`);
+    });
   } finally {
-    peak = mem.stop();
+    used = sampler.stop();
   }
-  const b = await page.evaluate(() => window.__bench);
+  const b = await page.evaluate(() => {
+    // The key-service calls of this open (Resource Timing): when they started and ended.
+    const call = (part) => performance.getEntriesByType('resource')
+      .find((e) => e.name.includes(part) && e.startTime >= window.__bench.start);
+    const t = call('/v1/tenants/');
+    const r = call('/v1/rewrap');
+    return { ...window.__bench, tenantStart: t && t.startTime, rewrapStart: r && r.startTime, rewrapEnd: r && r.responseEnd };
+  });
   if (b.error) throw new Error(b.error);
   if (b.start == null) throw new Error('no change event from the file input');
+  if (b.tenantStart == null || b.rewrapStart == null) {
+    throw new Error('no tenant or rewrap request seen during the open');
+  }
+  // Without a bar at 100 % (a decryption that never yielded to the browser), unlock + decrypt
+  // and parse + view are left blank.
+  const barSeen = b.decrypting != null && b.decrypted != null;
   return {
-    checked: b.progress == null ? null : b.progress - b.start,
+    // file read, envelope found in the file, parsed, key service checked against config.json
+    intake: b.tenantStart - b.start,
+    // GET /v1/tenants/{id}, then the signature check (SHA-256 over the envelope + ECDSA)
+    verify: b.rewrapStart - b.tenantStart,
+    // POST /v1/rewrap round trip
+    rewrap: b.rewrapEnd - b.rewrapStart,
+    // answer read, share B opened, decryptor made, the payload through the decryptor (4 MiB
+    // slices, yielding to the browser between them), until the bar shows 100 %
+    decrypt: barSeen ? b.decrypted - b.rewrapEnd : null,
+    // The bar is first drawn after the first slice: the rate is taken over the slices after
+    // it (MB/s, 10^6 bytes), when there are any.
+    rate: barSeen && b.firstPercent < 100 && b.decrypted > b.decrypting
+      ? (payload * (100 - b.firstPercent) / 100) / ((b.decrypted - b.decrypting) * 1000)
+      : null,
+    // the decryptor's end checked, the mail parsed (mail-parser), the message view built
+    view: barSeen ? b.dom - b.decrypted : null,
+    // everything after the rewrap answer, whether or not the bar was seen
+    after: b.dom - b.rewrapEnd,
+    path: b.path,
     dom: b.dom - b.start,
     total: b.frame - b.start,
-    rss: peak,
+    rss: used.peak,
+    cpu: used.cpu,
   };
+}
+
+/** Init script of the "rust" mode: no `crypto.subtle` in the page. */
+function hideSubtleCrypto() {
+  Object.defineProperty(Crypto.prototype, 'subtle', { configurable: true, get: () => undefined });
 }
 
 // --- first render ----------------------------------------------------------------------------
@@ -225,39 +311,44 @@ const browserPid = process.pid;
 const results = [];
 let failed = false;
 try {
-  const context = await browser.newContext(CONTEXT);
-  let page = await context.newPage();
-  let crashed = false;
-  const watch = (p) => p.on('crash', () => { crashed = true; });
-  watch(page);
-  log(`signing in once as ${EMAIL} (with the ${SIZES[0].mib} MiB message, not timed)`);
-  await signIn(page, SIZES[0].file);
+  for (const mode of MODES) {
+    // A context per mode: "rust" hides SubtleCrypto from the page, so a portal that has a
+    // WebCrypto path falls back to the pure-Rust one.
+    const context = await browser.newContext(CONTEXT);
+    if (mode === 'rust') await context.addInitScript(hideSubtleCrypto);
+    let page = await context.newPage();
+    let crashed = false;
+    const watch = (p) => p.on('crash', () => { crashed = true; });
+    watch(page);
+    log(`[${mode}] signing in as ${EMAIL} (with the ${SIZES[0].mib} MiB message, not timed)`);
+    await signIn(page, SIZES[0].file);
 
-  for (const size of SIZES) {
-    const runs = [];
-    let error = null;
-    for (let i = 0; i < REPS && !error; i++) {
-      try {
-        const r = await openOnce(page, browserPid, size);
-        runs.push(r);
-        log(`${size.mib} MiB, open ${i + 1}/${REPS}: ${ms(r.total)} ms (checked+rewrap at ${ms(r.checked)} ms, peak renderer RSS ${r.rss.toFixed(0)} MiB)`);
-      } catch (e) {
-        error = crashed ? `the tab crashed (${e.message.split('\n')[0]})` : e.message.split('\n')[0];
-        log(`${size.mib} MiB, open ${i + 1}/${REPS}: FAILED: ${error}`);
+    for (const size of SIZES) {
+      const runs = [];
+      let error = null;
+      for (let i = 0; i < REPS && !error; i++) {
+        try {
+          const r = await openOnce(page, browserPid, size);
+          runs.push(r);
+          log(`[${mode}] ${size.mib} MiB, open ${i + 1}/${REPS}: ${ms(r.total)} ms, path ${r.path} (intake ${ms(r.intake)}, tenant+verify ${ms(r.verify)}, rewrap ${ms(r.rewrap)}, after rewrap ${ms(r.after)}: unlock+decrypt ${ms(r.decrypt)} (${r.rate == null ? '-' : r.rate.toFixed(1) + ' MB/s'}), parse+view ${ms(r.view)}; renderer CPU ${ms(r.cpu)}, peak RSS ${r.rss.toFixed(0)} MiB)`);
+        } catch (e) {
+          error = crashed ? `the tab crashed (${e.message.split('\n')[0]})` : e.message.split('\n')[0];
+          log(`[${mode}] ${size.mib} MiB, open ${i + 1}/${REPS}: FAILED: ${error}`);
+        }
+      }
+      results.push({ mode, size, runs, error });
+      if (error) {
+        failed = true;
+        // A crashed or stuck tab: a new one, signed in again, for the next size.
+        await page.close().catch(() => {});
+        crashed = false;
+        page = await context.newPage();
+        watch(page);
+        if (size !== SIZES[SIZES.length - 1]) await signIn(page, SIZES[0].file);
       }
     }
-    results.push({ size, runs, error });
-    if (error) {
-      failed = true;
-      // A crashed or stuck tab: a new one, signed in again, for the next size.
-      await page.close().catch(() => {});
-      crashed = false;
-      page = await context.newPage();
-      watch(page);
-      if (size !== SIZES[SIZES.length - 1]) await signIn(page, SIZES[0].file);
-    }
+    await context.close();
   }
-  await context.close();
 
   const cold = [];
   const warm = [];
@@ -270,34 +361,43 @@ try {
     await ctx.close();
   }
 
-  // --- report --------------------------------------------------------------------------------
-  const line = (...c) => console.log(c.map((x, i) => String(x)[i ? 'padStart' : 'padEnd'](i ? 14 : 10)).join(''));
-  console.log(`\nOpen (pure-Rust decryption; ${INPUT === 'html' ? 'message.html' : 'wrapper .eml'} picked in the file input), median of ${REPS}, ms:`);
-  line('message', 'picked file', 'to decrypt', 'to DOM', 'to frame', 'runs (frame)', 'peak RSS MiB');
-  for (const { size, runs, error } of results) {
+  // --- report (Markdown tables) -------------------------------------------------------------
+  const row = (...c) => console.log('| ' + c.join(' | ') + ' |');
+  const med = (runs, k) => ms(median(runs.map((r) => r[k])));
+  const picked = INPUT === 'html' ? 'message.html' : 'wrapper .eml';
+  console.log(`\nOpen (${picked} picked in the file input): median of ${REPS}, ms from the input's change event\n`);
+  row('decrypt', 'message', 'picked file', 'intake', 'tenant + verify', 'rewrap', 'after rewrap', 'unlock + decrypt', 'decrypt rate', 'parse + view', '**rendered**', 'runs (rendered)', 'renderer CPU', 'peak renderer RSS');
+  row('---', '---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:');
+  for (const { mode, size, runs } of results) {
+    const paths = [...new Set(runs.map((r) => r.path))].join(', ');
     const fileMiB = (fs.statSync(size.file).size / 1048576).toFixed(1) + ' MiB';
     if (!runs.length) {
-      line(`${size.mib} MiB`, fileMiB, 'FAILED', '', '', '', '');
-    } else {
-      line(`${size.mib} MiB`, fileMiB, ms(median(runs.map((r) => r.checked))), ms(median(runs.map((r) => r.dom))),
-        ms(median(runs.map((r) => r.total))), runs.map((r) => ms(r.total)).join('/'),
-        Math.max(...runs.map((r) => r.rss)).toFixed(0));
+      row(mode, `${size.mib} MiB`, fileMiB, 'FAILED', '', '', '', '', '', '', '', '', '', '');
+      continue;
     }
-    if (error) console.log(`    ${size.mib} MiB FAILED after ${runs.length} good run(s): ${error}`);
+    const rates = runs.map((r) => r.rate).filter((x) => x != null);
+    row(`${mode}: ${paths}`, `${size.mib} MiB`, fileMiB, med(runs, 'intake'), med(runs, 'verify'), med(runs, 'rewrap'), med(runs, 'after'), med(runs, 'decrypt'),
+      rates.length ? median(rates).toFixed(1) + ' MB/s' : '-', med(runs, 'view'), `**${med(runs, 'total')}**`, runs.map((r) => ms(r.total)).join(' / '), med(runs, 'cpu'),
+      Math.max(...runs.map((r) => r.rss)).toFixed(0) + ' MiB');
   }
-  const t25 = results.find((r) => r.size.mib === 25 && r.runs.length);
-  if (t25) {
+  for (const { mode, size, runs, error } of results) {
+    if (error) console.log(`\n[${mode}] ${size.mib} MiB FAILED after ${runs.length} good run(s): ${error}`);
+  }
+  for (const t25 of results.filter((r) => r.size.mib === 25 && r.runs.length)) {
     const m = median(t25.runs.map((r) => r.total));
-    console.log(`25 MiB target < 1000 ms: ${ms(m)} ms = ${(m / 1000).toFixed(2)} × target (${m < 1000 ? 'met' : 'NOT met'})`);
+    console.log(`\n[${t25.mode}] 25 MiB target < 1000 ms: ${ms(m)} ms = ${(m / 1000).toFixed(2)} × target (${m < 1000 ? 'met' : 'NOT met'})`);
   }
-  console.log(`\nFirst render on loopback, median of ${LOADS} loads, ms (navigation start → ...):`);
-  line('cache', '__sealpostReady', 'FCP', 'all ready', 'all FCP');
-  for (const [name, xs] of [['cold', cold], ['warm', warm]]) {
-    line(name, ms(median(xs.map((x) => x.ready))), ms(median(xs.map((x) => x.fcp))),
-      xs.map((x) => ms(x.ready)).join('/'), xs.map((x) => ms(x.fcp)).join('/'));
+  console.log(`\nFirst render on loopback: median of ${LOADS} loads, ms from navigation start\n`);
+  row('cache', '`__sealpostReady`', 'first-contentful-paint', 'loads (ready)', 'loads (FCP)');
+  row('---', '---:', '---:', '---:', '---:');
+  for (const [name, xs] of [['cold (new context)', cold], ['warm (reload)', warm]]) {
+    row(name, ms(median(xs.map((x) => x.ready))), ms(median(xs.map((x) => x.fcp))),
+      xs.map((x) => ms(x.ready)).join(' / '), xs.map((x) => ms(x.fcp)).join(' / '));
   }
   const r = median(cold.map((x) => x.ready));
-  console.log(`first render target < 300 ms (cold, __sealpostReady): ${ms(r)} ms = ${(r / 300).toFixed(2)} × target (${r < 300 ? 'met' : 'NOT met'})`);
+  const f = median(cold.map((x) => x.fcp));
+  console.log(`\nfirst render target < 300 ms (cold): __sealpostReady ${ms(r)} ms = ${(r / 300).toFixed(2)} × target, `
+    + `FCP ${ms(f)} ms = ${(f / 300).toFixed(2)} × target (${Math.max(r, f) < 300 ? 'met' : 'NOT met'})`);
 } finally {
   await browser.close();
 }

@@ -5,6 +5,7 @@
 #   bench/portal.sh                      # 1, 25 and 100 MiB, 3 opens each; 5 cold loads
 #   SIZES_MIB="1 25" REPS=5 LOADS=10 bench/portal.sh
 #   INPUT=eml bench/portal.sh            # pick the whole wrapper .eml instead of message.html
+#   DECRYPT="rust auto" bench/portal.sh  # side by side: SubtleCrypto hidden, then as the portal picks
 #   SEALPOST_BIN=/path/to/sealpost PORTAL_DIST=/path/to/dist bench/portal.sh
 #
 # What it does: reuses the portal bundle in dist/ (`scripts/portal.sh build` makes it; this
@@ -17,20 +18,27 @@
 # one attachment of that many MiB of random bytes (base64), encrypts it with
 # `sealpost encrypt`, and takes the wrapper's message.html. bench/portal.mjs (playwright-core
 # from tests/e2e/node_modules, Debian's /usr/bin/chromium with the flags of
-# tests/e2e/playwright.config.js) then signs in once (the code from `sealpost outbox list`) and,
+# tests/e2e/playwright.config.js) then signs in (the code from `sealpost outbox list`) and,
 # for each size and repetition, loads the portal afresh in the same tab (the session stays in
 # sessionStorage), picks the file with the file input and times, inside the page with
 # performance.now(), from the input's `change` event to the frame after `message-view` with
-# the attachment (of the right decoded size) is in the DOM. It prints the median of REPS, and
+# the attachment (of the right decoded size) is in the DOM, split into stages (see
+# bench/portal.mjs), with the renderer's CPU time and peak memory. It prints the median of REPS
+# (each open bounded by TIMEOUT_S, default 300 s), and
 # the time to first render (navigation start to `window.__sealpostReady` and to
 # `first-contentful-paint`, each load in a new browser context, so with a cold cache), median
 # of LOADS. The bundle's size is `scripts/portal.sh size` on the copy.
 #
-# Only the portal's pure-Rust decryption path exists (no WebCrypto path yet): that is what is
-# measured. Targets (this machine): 25 MiB opened in under 1 s, bundle at most 400 KB brotli
-# (409,600 bytes, as scripts/portal.sh), first render under 300 ms. Exits 0 whether or not a
-# target is met; non-zero if something could not be set up or a size failed to open (a
-# failure, e.g. the tab running out of memory, is printed, never hidden).
+# DECRYPT lists the decryption modes (default "auto"): "auto" lets the portal choose (WebCrypto
+# when the bundle has that path and the page offers SubtleCrypto, else the pure-Rust path);
+# "rust" hides `crypto.subtle` from the page, which forces the pure-Rust path. The table shows
+# the path the portal reports (`data-decrypt-path` on `message-view`; bundles built before the
+# WebCrypto path have only the pure-Rust one and do not say).
+#
+# Targets (this machine): 25 MiB opened in under 1 s, bundle at most 400 KB brotli (409,600
+# bytes, as scripts/portal.sh), first render under 300 ms. Exits 0 whether or not a target is
+# met; non-zero if something could not be set up or a size failed to open (a failure, e.g. the
+# tab running out of memory, is printed, never hidden).
 #
 # Needs: python3, node and the npm packages of tests/e2e/ (installed with `npm ci` when
 # missing), chromium, curl, brotli and gzip (apt-get when missing).
@@ -42,6 +50,7 @@ SIZES_MIB=${SIZES_MIB:-"1 25 100"}
 REPS=${REPS:-3}
 LOADS=${LOADS:-5}
 INPUT=${INPUT:-html}
+DECRYPT=${DECRYPT:-auto}
 TIMEOUT_S=${TIMEOUT_S:-300}
 
 say() { echo "==> $*" >&2; }
@@ -49,11 +58,14 @@ die() { echo "portal.sh: error: $*" >&2; exit 1; }
 have() { command -v "$1" >/dev/null 2>&1; }
 
 case "${1:-}" in
-  -h | --help) sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h | --help) sed -n '2,44p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   "") ;;
   *) die "no arguments expected (see bench/portal.sh --help)" ;;
 esac
 case "$INPUT" in html | eml) ;; *) die "INPUT must be html or eml" ;; esac
+for m in $DECRYPT; do
+  case "$m" in auto | rust) ;; *) die "DECRYPT lists auto and/or rust: $m" ;; esac
+done
 for s in $SIZES_MIB; do
   [[ "$s" =~ ^[0-9]+$ ]] && [ "$s" -ge 1 ] || die "SIZES_MIB must be whole numbers >= 1: $s"
 done
@@ -213,9 +225,10 @@ for s in $SIZES_MIB; do
   printf '    mail %d B, wrapper %d B, picked file %d B; encrypt %d ms\n' \
     "$(stat -c %s "$WORK/msg/$s.eml")" "$(stat -c %s "$WORK/msg/$s-wrapper.eml")" \
     "$(stat -c %s "$file")" "$(( (t1 - t0) / 1000000 ))" >&2
+  payload=$("$SEALPOST" inspect "$file" | python3 -c 'import json, sys; print(json.load(sys.stdin)["payload_bytes"])')
   rm -f "$WORK/msg/$s.eml"
-  [ "$INPUT" = html ] && rm -f "$WORK/msg/$s-wrapper.eml"
-  sizes_json+="{\"mib\":$s,\"file\":\"$file\",\"bytes\":$(( s << 20 ))},"
+  if [ "$INPUT" = html ]; then rm -f "$WORK/msg/$s-wrapper.eml"; fi
+  sizes_json+="{\"mib\":$s,\"file\":\"$file\",\"bytes\":$(( s << 20 )),\"payload\":$payload},"
 done
 sizes_json="${sizes_json%,}]"
 
@@ -225,6 +238,7 @@ say "Chromium $(chromium --version 2>/dev/null | awk '{print $2}'), portal $URL,
 set +e
 SEALPOST_BIN="$SEALPOST" BENCH_URL="$URL" BENCH_DATA="$WORK/data" BENCH_SIZES="$sizes_json" \
   BENCH_REPS="$REPS" BENCH_LOADS="$LOADS" BENCH_TIMEOUT_S="$TIMEOUT_S" BENCH_INPUT="$INPUT" \
+  BENCH_DECRYPT="$DECRYPT" \
   node bench/portal.mjs &
 NODE_PID=$!
 wait "$NODE_PID"

@@ -24,7 +24,7 @@ use crate::components::Shell;
 use crate::config::PortalConfig;
 use crate::intake::{self, Fragment};
 use crate::net;
-use crate::open::{self, EnvelopeInfo, PayloadDecryptor, Progress, RewrapKey};
+use crate::open::{self, DecryptPath, EnvelopeInfo, PayloadDecryptor, Progress, RewrapKey};
 use crate::render::{self, MessageView};
 use crate::rights::UiRights;
 use crate::session::Session;
@@ -87,6 +87,8 @@ pub struct Ctx {
     pub busy: RwSignal<bool>,
     /// Decryption progress.
     pub progress: RwSignal<Option<Progress>>,
+    /// Which implementation decrypted the open message.
+    pub decrypt_path: RwSignal<Option<DecryptPath>>,
     /// The message.
     pub message: RwSignal<Option<Arc<MessageView>>>,
     /// Its rights.
@@ -112,6 +114,7 @@ impl Ctx {
             signin_error: RwSignal::new(None),
             busy: RwSignal::new(false),
             progress: RwSignal::new(None),
+            decrypt_path: RwSignal::new(None),
             message: RwSignal::new(None),
             rights: RwSignal::new(None),
             remote_allowed: RwSignal::new(false),
@@ -523,26 +526,22 @@ pub async fn open_message(ctx: Ctx) {
         return;
     };
     drop(key);
-    let Ok(mut decryptor) = PayloadDecryptor::new(Arc::clone(&bytes), &share) else {
-        ctx.fail(PageKind::Damaged);
-        return;
-    };
-    drop(share);
-    ctx.progress.set(Some(decryptor.progress()));
-    while !decryptor.is_fed() {
-        match decryptor.step(SLICE) {
-            Ok(p) => ctx.progress.set(Some(p)),
-            Err(_) => {
+    let webcrypto = open::decrypt_webcrypto(&bytes, &share, |p| ctx.progress.set(Some(p))).await;
+    let (plaintext, path) = match webcrypto {
+        Ok(Ok(plaintext)) => (plaintext, DecryptPath::WebCrypto),
+        Ok(Err(_)) => {
+            ctx.fail(PageKind::Damaged);
+            return;
+        }
+        Err(open::Unavailable) => match decrypt_rust(ctx, &bytes, &share).await {
+            Some(plaintext) => (plaintext, DecryptPath::Rust),
+            None => {
                 ctx.fail(PageKind::Damaged);
                 return;
             }
-        }
-        browser::next_tick().await;
-    }
-    let Ok(plaintext) = decryptor.finish() else {
-        ctx.fail(PageKind::Damaged);
-        return;
+        },
     };
+    drop(share);
     let Ok(view) = render::read_message(&plaintext) else {
         ctx.fail(PageKind::Damaged);
         return;
@@ -551,8 +550,25 @@ pub async fn open_message(ctx: Ctx) {
     let rights = UiRights::new(api::rights_of(&answer), &answer.template);
     browser::apply_rights(Some(&rights), move |t: &str| ctx.announce(t));
     ctx.rights.set(Some(rights));
+    ctx.decrypt_path.set(Some(path));
     ctx.message.set(Some(Arc::new(view)));
     ctx.progress.set(None);
     ctx.go(Stage::Reading);
     ctx.announce("The message is open.");
+}
+
+/// The pure-Rust path: the core's streaming decryptor a slice at a time, yielding to the
+/// browser between slices. `None` if the payload does not decrypt.
+async fn decrypt_rust(
+    ctx: Ctx,
+    bytes: &Arc<[u8]>,
+    share: &open::ShareB,
+) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+    let mut decryptor = PayloadDecryptor::new(Arc::clone(bytes), share).ok()?;
+    ctx.progress.set(Some(decryptor.progress()));
+    while !decryptor.is_fed() {
+        ctx.progress.set(Some(decryptor.step(SLICE).ok()?));
+        browser::next_tick().await;
+    }
+    decryptor.finish().ok()
 }

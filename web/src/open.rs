@@ -7,8 +7,10 @@
 //! 3. [`RewrapKey`]: an ephemeral P-256 key for one rewrap; its public half goes to the key
 //!    service with the header and license ([`RewrapKey::request_fields`]);
 //! 4. [`RewrapKey::open_share`]: share B, sealed to that key, opened;
-//! 5. [`PayloadDecryptor`]: the payload decrypted chunk by chunk, so the UI can yield to the
-//!    browser and show progress.
+//! 5. the payload decrypted: by the browser's WebCrypto when this context offers it
+//!    ([`decrypt_webcrypto`], wasm32 only, several times faster), else by the pure-Rust
+//!    [`PayloadDecryptor`] chunk by chunk, so the UI can yield to the browser and show progress.
+//!    Both give the same bytes and fail on the same inputs ([`DecryptPath`] says which ran).
 //!
 //! This module never reads a byte of the format itself and holds key material only as the
 //! core's types. Every failure after parsing is [`OpenFailure::Damaged`]: a person can do
@@ -134,6 +136,46 @@ impl Progress {
         }
         ((self.done as u128 * 100) / self.total as u128) as u32
     }
+}
+
+/// Which implementation decrypted the payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecryptPath {
+    /// SubtleCrypto AES-GCM, through `sealpost-core`'s `webcrypto` feature.
+    WebCrypto,
+    /// The `aes-gcm` crate compiled to WebAssembly ([`PayloadDecryptor`]).
+    Rust,
+}
+
+impl DecryptPath {
+    /// The name recorded on the message view (`data-decrypt-path`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecryptPath::WebCrypto => "webcrypto",
+            DecryptPath::Rust => "rust",
+        }
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+pub use sealpost_core::chunked::webcrypto::Unavailable;
+
+/// Decrypts `bytes` (already verified with [`verify`]) with share B through WebCrypto, calling
+/// `progress` after each batch of chunks. The outer error means WebCrypto is not available in
+/// this context and nothing was decrypted: use [`PayloadDecryptor`] instead.
+#[cfg(target_arch = "wasm32")]
+pub async fn decrypt_webcrypto(
+    bytes: &[u8],
+    share_b: &ShareB,
+    mut progress: impl FnMut(Progress),
+) -> Result<Result<Zeroizing<Vec<u8>>, OpenFailure>, Unavailable> {
+    let Ok(envelope) = Envelope::parse(bytes) else {
+        return Ok(Err(OpenFailure::Damaged));
+    };
+    let opened = envelope
+        .decrypt_webcrypto(&share_b.0, |done, total| progress(Progress { done, total }))
+        .await?;
+    Ok(opened.map_err(|_| OpenFailure::Damaged))
 }
 
 /// Decrypts an envelope's payload a slice at a time with the core's streaming `Decryptor`:

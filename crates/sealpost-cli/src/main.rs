@@ -46,6 +46,17 @@ enum Command {
     /// The passcode mails in the key service's outbox, with their delivery state.
     #[command(subcommand)]
     Outbox(OutboxCommand),
+    /// The gateway's mail-flow rules: check a rules file, or try it on a message.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Report every error in a rules file, with line and column; exit 1 if there is any.
+    Check(cmd::rules::CheckArgs),
+    /// Show, per recipient, which rule matches a message, why, and what it would do.
+    Test(cmd::rules::TestArgs),
 }
 
 #[derive(Subcommand)]
@@ -98,6 +109,8 @@ fn main() -> ExitCode {
         Command::Encrypt(a) => cmd::encrypt::run(a),
         Command::Inspect(a) => cmd::inspect::run(a),
         Command::Decrypt(a) => cmd::decrypt::run(a),
+        Command::Rules(RulesCommand::Check(a)) => cmd::rules::check(a),
+        Command::Rules(RulesCommand::Test(a)) => cmd::rules::test(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -263,6 +263,23 @@ impl<'a> Envelope<'a> {
         Ok(out)
     }
 
+    /// [`decrypt`](Self::decrypt) with the chunks opened by the browser's WebCrypto: the same
+    /// plaintext or the same error, checked by the same code (see [`chunked::webcrypto`]).
+    /// `progress(done, total)` counts payload bytes. The outer error means WebCrypto is not
+    /// available here (insecure context, key refused): use [`decrypt`](Self::decrypt) or
+    /// [`decryptor`](Self::decryptor) instead. Call [`verify`](Self::verify) first.
+    #[cfg(all(feature = "webcrypto", target_arch = "wasm32"))]
+    pub async fn decrypt_webcrypto(
+        &self,
+        share_b: &[u8; SHARE_LEN],
+        progress: impl FnMut(usize, usize),
+    ) -> Result<Result<Zeroizing<Vec<u8>>, OpenError>, chunked::webcrypto::Unavailable> {
+        let key = self.key(share_b);
+        let opened =
+            chunked::webcrypto::decrypt(&key, &self.header_hash(), self.payload, progress).await?;
+        Ok(opened.map_err(OpenError::from))
+    }
+
     /// A streaming decryptor for the payload, for callers that feed it in pieces.
     pub fn decryptor(&self, share_b: &[u8; SHARE_LEN]) -> Decryptor {
         Decryptor::new(&self.key(share_b), &self.header_hash())

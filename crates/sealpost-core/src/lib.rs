@@ -9,7 +9,10 @@
 //!   [`Sealer`] (the tenant's [`LicensePublicKey`] and [`SigningKey`]).
 //! - Reading an envelope: [`Envelope::parse`] (no key needed) → [`Envelope::verify`] →
 //!   share B from the key service (or [`Envelope::open_license`] with the tenant key) →
-//!   [`Envelope::decrypt`], [`Envelope::decryptor`] or [`Envelope::random_access`].
+//!   [`Envelope::decrypt`], [`Envelope::decryptor`] or [`Envelope::random_access`]; in a
+//!   browser, with the `webcrypto` feature (wasm32 only), `Envelope::decrypt_webcrypto` has
+//!   SubtleCrypto open the chunks after the same checks (the one async function here; it
+//!   awaits the browser's promises and brings no runtime).
 //! - Mail: [`mail::wrap`] turns a message and its envelope into the wrapper mail;
 //!   [`mail::extract_envelope`] gets an envelope back out of a wrapper `.eml` or a
 //!   `message.html`.

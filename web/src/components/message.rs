@@ -9,6 +9,7 @@ use leptos::prelude::*;
 
 use crate::app::{self, Ctx};
 use crate::browser;
+use crate::open::DecryptPath;
 use crate::render::mime::human_size;
 use crate::render::sanitize::sanitize;
 use crate::render::{Attachment, Body, MessageView, RenderOptions, html_document};
@@ -60,7 +61,8 @@ pub fn MessagePage() -> impl IntoView {
                 }>"Load remote images"</button>
             </div>
         })}
-        <article class="card message" class:no-select=no_copy data-testid="message-view" aria-labelledby="msg-subject">
+        <article class="card message" class:no-select=no_copy data-testid="message-view" aria-labelledby="msg-subject"
+            data-decrypt-path=ctx.decrypt_path.get_untracked().map(DecryptPath::as_str)>
             {render_message(message, true)}
         </article>
     }

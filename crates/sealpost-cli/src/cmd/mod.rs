@@ -6,6 +6,7 @@ pub mod encrypt;
 pub mod inspect;
 pub mod keyservice;
 pub mod remote;
+pub mod rules;
 pub mod serve;
 pub mod tenant_init;
 

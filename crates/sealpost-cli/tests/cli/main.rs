@@ -16,5 +16,6 @@ mod inspect;
 mod keyservice;
 mod restart;
 mod roundtrip;
+mod rules;
 mod smtp;
 mod tenant_init;

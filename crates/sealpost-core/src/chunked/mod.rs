@@ -22,6 +22,8 @@
 
 mod io;
 mod random_access;
+#[cfg(all(feature = "webcrypto", target_arch = "wasm32"))]
+pub mod webcrypto;
 
 pub use io::{DecryptReader, EncryptWriter};
 pub use random_access::RandomAccess;
@@ -31,7 +33,7 @@ use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use hmac::{Hmac, Mac};
 use rand_core::CryptoRng;
 use sha2::Sha512;
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 /// Plaintext bytes per chunk.
 pub const CHUNK_SIZE: usize = 16 * 1024;
@@ -72,19 +74,20 @@ pub enum ChunkError {
     OutOfRange,
 }
 
-/// The per-message key, base nonce and commitment derived from the input key.
-pub struct ChunkKeys {
-    aead: Aes256Gcm,
-    base_nonce: [u8; 12],
-    commitment: [u8; COMMITMENT_SIZE],
+/// The spec's HKDF-Expand output: AEAD key, base nonce and commitment. The key is wiped when
+/// this is dropped.
+pub(crate) struct Expanded {
+    pub(crate) key: Zeroizing<[u8; 32]>,
+    pub(crate) base_nonce: [u8; 12],
+    pub(crate) commitment: [u8; COMMITMENT_SIZE],
 }
 
-impl ChunkKeys {
+impl Expanded {
     /// Runs the spec's HKDF-Expand. The PRK is the 32-byte input key, shorter than SHA-512's
     /// output, which RFC 5869 discourages but this spec uses; so the two Expand blocks are
     /// computed with HMAC directly.
-    pub fn derive(input_key: &[u8; 32], salt: &[u8; SALT_SIZE], context: &[u8]) -> Self {
-        let mut okm = [0u8; 128];
+    pub(crate) fn new(input_key: &[u8; 32], salt: &[u8; SALT_SIZE], context: &[u8]) -> Self {
+        let mut okm = Zeroizing::new([0u8; 128]);
         let mut previous: Option<[u8; 64]> = None;
         for (i, block) in okm.chunks_mut(64).enumerate() {
             let mut mac = <Hmac<Sha512>>::new_from_slice(input_key).expect("HMAC takes any key");
@@ -101,19 +104,55 @@ impl ChunkKeys {
             block.copy_from_slice(&out);
             previous = Some(out);
         }
-        let aead = Aes256Gcm::new_from_slice(&okm[..32]).expect("32-byte key");
+        let mut key = Zeroizing::new([0u8; 32]);
+        key.copy_from_slice(&okm[..32]);
         let mut base_nonce = [0u8; 12];
         base_nonce.copy_from_slice(&okm[32..44]);
         let mut commitment = [0u8; COMMITMENT_SIZE];
         commitment.copy_from_slice(&okm[44..76]);
-        okm.zeroize();
         if let Some(mut p) = previous {
             p.zeroize();
         }
-        ChunkKeys {
-            aead,
+        Expanded {
+            key,
             base_nonce,
             commitment,
+        }
+    }
+}
+
+/// The per-message key, base nonce and commitment derived from the input key.
+pub struct ChunkKeys {
+    aead: Aes256Gcm,
+    base_nonce: [u8; 12],
+    commitment: [u8; COMMITMENT_SIZE],
+}
+
+impl ChunkKeys {
+    /// Derives the keys from the input key, salt and context (the spec's HKDF-Expand, see
+    /// `Expanded::new`).
+    pub fn derive(input_key: &[u8; 32], salt: &[u8; SALT_SIZE], context: &[u8]) -> Self {
+        Self::from_expanded(&Expanded::new(input_key, salt, context))
+    }
+
+    /// Keys from an HKDF output already computed (the WebCrypto path needs the raw AEAD key
+    /// too, and must not run a second derivation of its own).
+    pub(crate) fn from_expanded(expanded: &Expanded) -> Self {
+        ChunkKeys {
+            aead: Aes256Gcm::new_from_slice(&expanded.key[..]).expect("32-byte key"),
+            base_nonce: expanded.base_nonce,
+            commitment: expanded.commitment,
+        }
+    }
+
+    /// Checks, in constant time, that `stored` (the bytes after the salt) is this message's
+    /// commitment.
+    pub(crate) fn check_commitment(&self, stored: &[u8]) -> Result<(), ChunkError> {
+        let ok: bool = subtle::ConstantTimeEq::ct_eq(&self.commitment[..], stored).into();
+        if ok {
+            Ok(())
+        } else {
+            Err(ChunkError::Commitment)
         }
     }
 
@@ -372,12 +411,10 @@ impl Decryptor {
             let mut salt = [0u8; SALT_SIZE];
             salt.copy_from_slice(&self.pending[..SALT_SIZE]);
             let keys = ChunkKeys::derive(&self.input_key, &salt, &self.context);
-            let ok: bool =
-                subtle::ConstantTimeEq::ct_eq(&keys.commitment[..], &self.pending[SALT_SIZE..])
-                    .into();
+            let checked = keys.check_commitment(&self.pending[SALT_SIZE..]);
             self.pending.clear();
-            if !ok {
-                return Err(self.fail(ChunkError::Commitment));
+            if let Err(e) = checked {
+                return Err(self.fail(e));
             }
             self.state = DecState::Chunks(Box::new(keys));
         }

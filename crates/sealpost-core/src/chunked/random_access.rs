@@ -26,14 +26,16 @@ impl<'a> RandomAccess<'a> {
         let mut salt = [0u8; SALT_SIZE];
         salt.copy_from_slice(&ciphertext[..SALT_SIZE]);
         let keys = ChunkKeys::derive(input_key, &salt, context);
-        let ok: bool = subtle::ConstantTimeEq::ct_eq(
-            &keys.commitment[..],
-            &ciphertext[SALT_SIZE..PREFIX_SIZE],
-        )
-        .into();
-        if !ok {
-            return Err(ChunkError::Commitment);
+        Self::with_keys(keys, ciphertext)
+    }
+
+    /// The checks of [`new`](Self::new) with keys already derived from this ciphertext's salt
+    /// (the WebCrypto path derives once and needs the raw AEAD key as well).
+    pub(crate) fn with_keys(keys: ChunkKeys, ciphertext: &'a [u8]) -> Result<Self, ChunkError> {
+        if ciphertext.len() < PREFIX_SIZE + TAG_SIZE {
+            return Err(ChunkError::Truncated);
         }
+        keys.check_commitment(&ciphertext[SALT_SIZE..PREFIX_SIZE])?;
         let body = &ciphertext[PREFIX_SIZE..];
         let full = (body.len() / ENCRYPTED_CHUNK_SIZE) as u64;
         let last = body.len() % ENCRYPTED_CHUNK_SIZE;
