@@ -112,6 +112,7 @@ SHOTS="$ROOT/target/e2e-screenshots"
 rm -rf "$SHOTS"
 mkdir -p "$SHOTS"
 say "running the Playwright suite (Chromium $(chromium --version 2>/dev/null | awk '{print $2}'))"
+rm -f "$ROOT/target/e2e-results/report.json"
 set +e
 (
   cd tests/e2e
@@ -126,4 +127,13 @@ if [ "$rc" != 0 ]; then
   tail -n 40 "$WORK/serve.log" >&2
 fi
 echo "screenshots: $SHOTS ($(find "$SHOTS" -name '*.png' | wc -l) files)"
+# One summary line in the plain form CI reads (Playwright's own is "N passed (time)").
+REPORT="$ROOT/target/e2e-results/report.json"
+if [ -f "$REPORT" ]; then
+  node -e '
+    const s = require(process.argv[1]).stats;
+    const skipped = s.skipped ? `, ${s.skipped} skipped` : "";
+    console.log(`e2e: ${s.expected + s.flaky} passed, ${s.unexpected} failed${skipped}`);
+  ' "$REPORT"
+fi
 exit "$rc"

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The project's test command (the README's second quick-start command; .ci/run calls it).
-# Installs what is missing (wasm32 target, rustfmt/clippy, PostgreSQL) and starts a private
-# PostgreSQL on 127.0.0.1:55432, then runs formatting and lint checks, every test, the wasm32
-# build of the browser-side crates, and the fuzz-target build. Exits non-zero on any failure.
+# Installs what is missing (wasm32 target, rustfmt/clippy, PostgreSQL, python3-aiosmtpd,
+# schemathesis, Trunk, wasm-bindgen-cli, binaryen, Chromium and chromedriver, the e2e npm
+# packages) and starts a private PostgreSQL on 127.0.0.1:55432, then runs formatting and lint
+# checks, every cargo test (key-service suites on SQLite and PostgreSQL), a bounded schemathesis
+# run, the portal bundle, its wasm-bindgen tests and the Playwright suite in headless Chromium,
+# and the fuzz-target build. Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,8 +47,8 @@ awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += 
 step "schemathesis against the key service's OpenAPI document"
 bash scripts/schemathesis.sh
 
-step "wasm32 build of the browser-side crates"
-cargo build --locked --target wasm32-unknown-unknown -p sealpost-core -p sealpost-portal
+step "wasm32 build of the core without its browser features (the portal's build below has them)"
+cargo build --locked --target wasm32-unknown-unknown -p sealpost-core
 
 step "portal: toolchain (installs what is missing), bundle in dist/, size"
 bash scripts/portal.sh build

@@ -11,7 +11,8 @@ module.exports = defineConfig({
   timeout: 90_000,
   expect: { timeout: 20_000 },
   retries: 0,
-  reporter: [['list']],
+  // `list` for people; the JSON report lets scripts/e2e.sh print one `N passed, N failed` line.
+  reporter: [['list'], ['json', { outputFile: '../../target/e2e-results/report.json' }]],
   outputDir: '../../target/e2e-results',
   use: {
     baseURL: process.env.SEALPOST_E2E_URL,
