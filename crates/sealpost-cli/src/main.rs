@@ -49,6 +49,21 @@ enum Command {
     /// The gateway's mail-flow rules: check a rules file, or try it on a message.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Run the mail gateway: an SMTP relay that applies the rules, encrypts and relays.
+    Gateway(cmd::gateway::Args),
+    /// The gateway's spool: list, retry or delete waiting mail.
+    #[command(subcommand)]
+    Queue(QueueCommand),
+}
+
+#[derive(Subcommand)]
+enum QueueCommand {
+    /// Print the waiting mail as JSON: ids, recipients, attempts, last errors.
+    List(cmd::gateway::ListArgs),
+    /// Retry a message (or --all) now instead of at its next scheduled attempt.
+    Retry(cmd::gateway::RetryArgs),
+    /// Delete a message from the spool; it will not be delivered.
+    Delete(cmd::gateway::DeleteArgs),
 }
 
 #[derive(Subcommand)]
@@ -111,6 +126,10 @@ fn main() -> ExitCode {
         Command::Decrypt(a) => cmd::decrypt::run(a),
         Command::Rules(RulesCommand::Check(a)) => cmd::rules::check(a),
         Command::Rules(RulesCommand::Test(a)) => cmd::rules::test(a),
+        Command::Gateway(a) => cmd::gateway::run_cmd(a),
+        Command::Queue(QueueCommand::List(a)) => cmd::gateway::queue_list(a),
+        Command::Queue(QueueCommand::Retry(a)) => cmd::gateway::queue_retry(a),
+        Command::Queue(QueueCommand::Delete(a)) => cmd::gateway::queue_delete(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,6 +3,7 @@
 
 pub mod decrypt;
 pub mod encrypt;
+pub mod gateway;
 pub mod inspect;
 pub mod keyservice;
 pub mod remote;

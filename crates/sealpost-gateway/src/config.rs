@@ -1,0 +1,371 @@
+//! `sealpost gateway` configuration: the `[gateway]` table of the same TOML file that holds the
+//! mail-flow rules (`[organization]`, `[[templates]]`, `[[rules]]`, read by `sealpost-rules`)
+//! and that `sealpost serve` may also read (`[keyservice]`).
+//!
+//! Loading collects every mistake in the file — in the gateway table and in the rules — each
+//! with its line and column, and never returns a half-loaded configuration. Relative paths are
+//! resolved against the directory of the file. This module does not read the tenant's keys:
+//! it only says where the tenant directory is.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sealpost_rules::{LoadError, RuleSet, parse_size};
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::process::BrokenMime;
+use crate::relay::NextHop;
+
+/// Default SMTP listening address (Postfix's customary content-filter port).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:10025";
+/// Default metrics listening address.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:10080";
+/// Default largest accepted message.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 50 * 1024 * 1024;
+
+/// The whole file: only `[gateway]` is read here.
+#[derive(Debug, Default, Deserialize)]
+struct File {
+    #[serde(default)]
+    gateway: Option<GatewayToml>,
+}
+
+/// The `[gateway]` table as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GatewayToml {
+    listen: Option<Spanned<String>>,
+    hostname: Option<String>,
+    next_hop: Option<Spanned<String>>,
+    spool_dir: Option<PathBuf>,
+    tenant: Option<PathBuf>,
+    max_message_size: Option<Spanned<String>>,
+    max_recipients: Option<usize>,
+    max_sessions: Option<usize>,
+    metrics_listen: Option<Spanned<String>>,
+    retry_first: Option<Spanned<String>>,
+    retry_max: Option<Spanned<String>>,
+    bounce_after: Option<Spanned<String>>,
+    delivery_workers: Option<usize>,
+    broken_mime: Option<Spanned<String>>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+}
+
+/// The gateway's settings, checked, with paths resolved.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// SMTP listening address.
+    pub listen: SocketAddr,
+    /// Name in the greeting, in `Received`-style logs and as `Reporting-MTA` of bounces.
+    pub hostname: String,
+    /// Where accepted mail is relayed.
+    pub next_hop: NextHop,
+    /// The spool directory.
+    pub spool_dir: PathBuf,
+    /// The tenant directory (`sealpost tenant init`) whose keys protect mail.
+    pub tenant: PathBuf,
+    /// Largest accepted message in bytes.
+    pub max_message_size: usize,
+    /// Most recipients per message.
+    pub max_recipients: usize,
+    /// Most SMTP sessions at once.
+    pub max_sessions: usize,
+    /// Prometheus `/metrics` and `/healthz` listening address.
+    pub metrics_listen: SocketAddr,
+    /// Delay before the first retry; it doubles up to `retry_max`.
+    pub retry_first: Duration,
+    /// Longest delay between retries.
+    pub retry_max: Duration,
+    /// Age after which undeliverable mail is bounced to its sender.
+    pub bounce_after: Duration,
+    /// Deliveries to the next hop at once.
+    pub delivery_workers: usize,
+    /// What to do with mail that is not valid MIME.
+    pub broken_mime: BrokenMime,
+    /// Certificate and key (PEM) for STARTTLS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+}
+
+/// A whole configuration: gateway settings and rules.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The `[gateway]` table.
+    pub gateway: GatewayConfig,
+    /// The mail-flow rules.
+    pub rules: RuleSet,
+}
+
+/// One mistake in the configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// 1-based line, 0 when the mistake has no place (e.g. an unreadable file).
+    pub line: usize,
+    /// 1-based column, 0 when unknown.
+    pub column: usize,
+    /// What is wrong and what to write instead.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}:{}: {}", self.line, self.column, self.message)
+        }
+    }
+}
+
+impl From<LoadError> for ConfigError {
+    fn from(e: LoadError) -> Self {
+        ConfigError {
+            line: e.line,
+            column: e.column,
+            message: e.message,
+        }
+    }
+}
+
+/// Collects errors with positions in `src`.
+struct Errors<'s> {
+    src: &'s str,
+    list: Vec<ConfigError>,
+}
+
+impl Errors<'_> {
+    fn at(&mut self, span: Option<Range<usize>>, message: impl Into<String>) {
+        let (line, column) = match span {
+            Some(s) => {
+                let before = &self.src[..s.start.min(self.src.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+                (line, column)
+            }
+            None => (0, 0),
+        };
+        self.list.push(ConfigError {
+            line,
+            column,
+            message: message.into(),
+        });
+    }
+
+    fn addr(&mut self, v: &Option<Spanned<String>>, key: &str, default: &str) -> SocketAddr {
+        let fallback = default.parse().expect("default addresses parse");
+        match v {
+            None => fallback,
+            Some(s) => s.get_ref().parse().unwrap_or_else(|_| {
+                self.at(
+                    Some(s.span()),
+                    format!(
+                        "{key} = {:?} is not an address; write IP:PORT such as \"{default}\"",
+                        s.get_ref()
+                    ),
+                );
+                fallback
+            }),
+        }
+    }
+
+    fn duration(&mut self, v: &Option<Spanned<String>>, key: &str, default: Duration) -> Duration {
+        match v {
+            None => default,
+            Some(s) => match humantime::parse_duration(s.get_ref()) {
+                Ok(d) if !d.is_zero() => d,
+                _ => {
+                    self.at(
+                        Some(s.span()),
+                        format!(
+                            "{key} = {:?} is not a duration; write e.g. \"30s\", \"10m\" or \"5days\"",
+                            s.get_ref()
+                        ),
+                    );
+                    default
+                }
+            },
+        }
+    }
+}
+
+/// Reads and checks `path`; `Err` lists every mistake found.
+pub fn load(path: &Path) -> Result<Loaded, Vec<ConfigError>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![ConfigError {
+            line: 0,
+            column: 0,
+            message: format!("cannot read {}: {e}", path.display()),
+        }]
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    load_str(&text, base)
+}
+
+/// Checks configuration text; relative paths are taken from `base`.
+pub fn load_str(text: &str, base: &Path) -> Result<Loaded, Vec<ConfigError>> {
+    let mut errors = Errors {
+        src: text,
+        list: Vec::new(),
+    };
+    let rules = match RuleSet::load(text) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            errors.list.extend(e.0.into_iter().map(ConfigError::from));
+            None
+        }
+    };
+    let table = match toml::from_str::<File>(text) {
+        Ok(f) => f.gateway,
+        Err(e) => {
+            // Syntax errors are already reported by the rules loader, with their place.
+            if rules.is_some() {
+                errors.at(e.span(), format!("in [gateway]: {}", e.message().trim()));
+            }
+            return Err(finish(errors.list));
+        }
+    };
+    let Some(t) = table else {
+        errors.at(
+            None,
+            "the file has no [gateway] table; add one with at least next_hop and tenant (see docs/gateway.md)",
+        );
+        return Err(finish(errors.list));
+    };
+    let gateway = check(&t, base, &mut errors);
+    match (gateway, rules) {
+        (Some(gateway), Some(rules)) if errors.list.is_empty() => Ok(Loaded { gateway, rules }),
+        _ => Err(finish(errors.list)),
+    }
+}
+
+fn finish(mut list: Vec<ConfigError>) -> Vec<ConfigError> {
+    list.sort_by_key(|e| (e.line, e.column));
+    list.dedup();
+    list
+}
+
+fn check(t: &GatewayToml, base: &Path, errors: &mut Errors<'_>) -> Option<GatewayConfig> {
+    let listen = errors.addr(&t.listen, "listen", DEFAULT_LISTEN);
+    let metrics_listen = errors.addr(&t.metrics_listen, "metrics_listen", DEFAULT_METRICS_LISTEN);
+    let next_hop = match &t.next_hop {
+        None => {
+            errors.at(
+                None,
+                "[gateway] has no next_hop; add e.g. next_hop = \"smtp://127.0.0.1:10026\" (Postfix's reinjection port)",
+            );
+            None
+        }
+        Some(s) => match NextHop::parse(s.get_ref()) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                errors.at(Some(s.span()), format!("next_hop: {e}"));
+                None
+            }
+        },
+    };
+    let tenant = t.tenant.as_ref().map(|p| base.join(p));
+    if tenant.is_none() {
+        errors.at(
+            None,
+            "[gateway] has no tenant; add tenant = \"DIR\", a directory made by `sealpost tenant init`",
+        );
+    }
+    let max_message_size = match &t.max_message_size {
+        None => DEFAULT_MAX_MESSAGE_SIZE,
+        Some(s) => match parse_size(s.get_ref()) {
+            Some(n) if n >= 1024 && n <= usize::MAX as u64 => n as usize,
+            _ => {
+                errors.at(
+                    Some(s.span()),
+                    format!(
+                        "max_message_size = {:?} is not a size of at least 1KB; write e.g. \"50MB\"",
+                        s.get_ref()
+                    ),
+                );
+                DEFAULT_MAX_MESSAGE_SIZE
+            }
+        },
+    };
+    let retry_first = errors.duration(&t.retry_first, "retry_first", Duration::from_secs(60));
+    let retry_max = errors.duration(&t.retry_max, "retry_max", Duration::from_secs(3600));
+    let bounce_after = errors.duration(
+        &t.bounce_after,
+        "bounce_after",
+        Duration::from_secs(5 * 86400),
+    );
+    if retry_max < retry_first {
+        errors.at(
+            t.retry_max.as_ref().map(|s| s.span()),
+            "retry_max must not be shorter than retry_first",
+        );
+    }
+    let broken_mime = match t
+        .broken_mime
+        .as_ref()
+        .map(|s| (s.get_ref().as_str(), s.span()))
+    {
+        None | Some(("protect", _)) => BrokenMime::Protect,
+        Some(("reject", _)) => BrokenMime::Reject,
+        Some((other, span)) => {
+            errors.at(
+                Some(span),
+                format!(
+                    "broken_mime = {other:?}: write \"protect\" (encrypt it whole) or \"reject\""
+                ),
+            );
+            BrokenMime::Protect
+        }
+    };
+    let tls = match (&t.tls_cert, &t.tls_key) {
+        (Some(c), Some(k)) => Some((base.join(c), base.join(k))),
+        (None, None) => None,
+        _ => {
+            errors.at(
+                None,
+                "[gateway] needs both tls_cert and tls_key for STARTTLS, or neither",
+            );
+            None
+        }
+    };
+    let mut positive = |v: Option<usize>, key: &str, default: usize| match v {
+        Some(0) => {
+            errors.at(None, format!("[gateway] {key} must be at least 1"));
+            default
+        }
+        Some(n) => n,
+        None => default,
+    };
+    let max_recipients = positive(t.max_recipients, "max_recipients", 1000);
+    let max_sessions = positive(t.max_sessions, "max_sessions", 200);
+    let delivery_workers = positive(t.delivery_workers, "delivery_workers", 16);
+    Some(GatewayConfig {
+        listen,
+        hostname: t.hostname.clone().unwrap_or_else(default_hostname),
+        next_hop: next_hop?,
+        spool_dir: base.join(t.spool_dir.as_deref().unwrap_or(Path::new("spool"))),
+        tenant: tenant?,
+        max_message_size,
+        max_recipients,
+        max_sessions,
+        metrics_listen,
+        retry_first,
+        retry_max,
+        bounce_after,
+        delivery_workers,
+        broken_mime,
+        tls,
+    })
+}
+
+/// The machine's host name, or `localhost`.
+fn default_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}

@@ -1,0 +1,192 @@
+//! Running the gateway: lock and recover the spool, start the delivery workers, the metrics
+//! endpoint and the SMTP listener, and stop cleanly on Ctrl-C or SIGTERM (the listener stops
+//! accepting, open sessions finish, running deliveries are recorded).
+//!
+//! Everything the gateway needs is passed in ([`Options`]); this module reads no files of its
+//! own besides the spool.
+
+use std::sync::Arc;
+
+use tokio::sync::{Notify, watch};
+
+use crate::config::GatewayConfig;
+use crate::handler::{Clock, Gateway, SharedGateway};
+use crate::metrics::{self, Metrics};
+use crate::process::Processor;
+use crate::relay::Relay;
+use crate::smtp::{self, SmtpConfig};
+use crate::spool::Spool;
+use crate::worker::{self, Deliverer, RetryPolicy};
+
+/// Why the gateway could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The spool could not be opened, locked or recovered.
+    #[error("spool {dir}: {message}")]
+    Spool {
+        /// The spool directory.
+        dir: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The STARTTLS certificate or key could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The next hop is unusable.
+    #[error("next hop: {0}")]
+    Relay(String),
+    /// A listening socket could not be opened.
+    #[error("cannot listen on {addr}: {error}")]
+    Listen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The error.
+        error: std::io::Error,
+    },
+}
+
+/// What [`run`] needs.
+pub struct Options {
+    /// Settings from the `[gateway]` table.
+    pub config: GatewayConfig,
+    /// Rules and the tenant's keys.
+    pub processor: Processor,
+    /// The clock.
+    pub clock: Clock,
+}
+
+/// Runs the gateway until Ctrl-C or SIGTERM.
+pub async fn run(opts: Options) -> Result<(), RunError> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("stopping: no new connections; finishing open sessions and deliveries");
+        let _ = tx.send(true);
+    });
+    run_until(opts, rx).await
+}
+
+/// Runs the gateway until `shutdown` turns true.
+pub async fn run_until(opts: Options, shutdown: watch::Receiver<bool>) -> Result<(), RunError> {
+    let cfg = opts.config;
+    let spool_err = |e: &dyn std::fmt::Display| RunError::Spool {
+        dir: cfg.spool_dir.display().to_string(),
+        message: e.to_string(),
+    };
+    let spool = Spool::open(&cfg.spool_dir).map_err(|e| spool_err(&e))?;
+    let _lock = spool.lock().map_err(|e| spool_err(&e))?;
+    let recovered = spool.recover().map_err(|e| spool_err(&e))?;
+    if !recovered.is_empty() {
+        tracing::warn!(
+            count = recovered.len(),
+            "the previous run stopped abruptly; see the `possible duplicate` lines above"
+        );
+    }
+    let tls = match &cfg.tls {
+        Some((cert, key)) => {
+            Some(smtp::load_tls(cert, key).map_err(|e| RunError::Tls(e.to_string()))?)
+        }
+        None => None,
+    };
+    let relay = Relay::new(&cfg.next_hop).map_err(|e| RunError::Relay(e.to_string()))?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|error| RunError::Listen {
+            addr: cfg.listen,
+            error,
+        })?;
+    let metrics_listener = tokio::net::TcpListener::bind(cfg.metrics_listen)
+        .await
+        .map_err(|error| RunError::Listen {
+            addr: cfg.metrics_listen,
+            error,
+        })?;
+
+    let metrics = Arc::new(Metrics::default());
+    let wake = Arc::new(Notify::new());
+    let gateway = Arc::new(Gateway {
+        processor: Arc::new(opts.processor),
+        spool: spool.clone(),
+        metrics: metrics.clone(),
+        wake: wake.clone(),
+        hostname: cfg.hostname.clone(),
+        clock: opts.clock.clone(),
+    });
+    let deliverer = Arc::new(Deliverer {
+        spool: spool.clone(),
+        relay,
+        metrics: metrics.clone(),
+        policy: RetryPolicy {
+            first: cfg.retry_first,
+            max: cfg.retry_max,
+            bounce_after: cfg.bounce_after,
+        },
+        hostname: cfg.hostname.clone(),
+        clock: opts.clock,
+    });
+    let workers = tokio::spawn(worker::run(
+        deliverer,
+        cfg.delivery_workers,
+        wake,
+        shutdown.clone(),
+    ));
+    let metrics_task = tokio::spawn(metrics::serve(
+        metrics_listener,
+        metrics,
+        spool,
+        shutdown.clone(),
+    ));
+    let smtp_cfg = Arc::new(SmtpConfig {
+        hostname: cfg.hostname.clone(),
+        max_message_size: cfg.max_message_size,
+        max_recipients: cfg.max_recipients,
+        tls,
+        command_timeout: std::time::Duration::from_secs(300),
+        data_timeout: std::time::Duration::from_secs(600),
+    });
+    tracing::info!(
+        listen = %cfg.listen,
+        next_hop = %cfg.next_hop.describe(),
+        metrics = %cfg.metrics_listen,
+        spool = %cfg.spool_dir.display(),
+        "sealpost gateway is running"
+    );
+    let served = smtp::serve(
+        listener,
+        smtp_cfg,
+        Arc::new(SharedGateway(gateway)),
+        cfg.max_sessions,
+        shutdown,
+    )
+    .await;
+    let _ = workers.await;
+    if let Ok(Err(e)) = metrics_task.await {
+        tracing::error!(error = %e, "the metrics endpoint stopped");
+    }
+    served.map_err(|error| RunError::Listen {
+        addr: cfg.listen,
+        error,
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

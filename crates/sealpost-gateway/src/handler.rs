@@ -1,0 +1,209 @@
+//! What happens at the end of DATA: the message goes through the mail-flow rules and
+//! encryption ([`Processor`]), every resulting copy is stored in one durable spool entry, and
+//! only then does the client get its 250. Any failure on the way answers 451 and leaves
+//! nothing behind (the spool writes an entry whole or not at all).
+//!
+//! Recipients refused by a rule while others are accepted get a delivery status notification
+//! to the sender, spooled as its own entry. This module does not relay: the delivery workers
+//! ([`crate::worker`]) are woken to do that.
+
+use std::sync::Arc;
+
+use sealpost_core::mail::rfc5322::fields;
+use tokio::sync::Notify;
+
+use crate::metrics::Metrics;
+use crate::process::{Processed, Processor};
+use crate::smtp::{Handler, Transaction, Verdict};
+use crate::spool::{NewEntry, NewPart, Spool, dsn};
+
+/// Seconds since the Unix epoch; passed in so tests can move time.
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    })
+}
+
+/// The SMTP handler of the gateway.
+pub struct Gateway {
+    /// Rules and encryption.
+    pub processor: Arc<Processor>,
+    /// The spool.
+    pub spool: Spool,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Wakes the delivery scheduler after a store.
+    pub wake: Arc<Notify>,
+    /// Our name, for bounces.
+    pub hostname: String,
+    /// The clock.
+    pub clock: Clock,
+}
+
+/// The original's `Message-ID` value, trimmed, if it has one.
+pub fn message_id(raw: &[u8]) -> Option<String> {
+    fields(raw)
+        .into_iter()
+        .find(|f| f.name.eq_ignore_ascii_case("message-id"))
+        .and_then(|f| {
+            let field = String::from_utf8_lossy(&raw[f.range]).into_owned();
+            let value = field.split_once(':')?.1.trim().to_string();
+            (!value.is_empty()).then_some(value)
+        })
+}
+
+/// Processes and spools one message; runs on a blocking thread.
+fn accept(g: &Gateway, tx: &Transaction, data: &[u8]) -> Verdict {
+    let now = (g.clock)();
+    let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    let processed = match g
+        .processor
+        .process(&tx.mail_from, &tx.recipients, data, now, &mut rng)
+    {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(peer = %tx.peer, error = %e, "cannot process a message; answered 451");
+            Metrics::inc(&g.metrics.temp_failed);
+            return Verdict::TempFailed {
+                text: "Message could not be processed, try again later".into(),
+            };
+        }
+    };
+    let (copies, rejected, summary) = match processed {
+        Processed::RejectAll { text } => {
+            tracing::info!(peer = %tx.peer, "message refused by a rule");
+            Metrics::inc(&g.metrics.rejected);
+            return Verdict::Rejected { text };
+        }
+        Processed::Deliver {
+            copies,
+            rejected,
+            summary,
+        } => (copies, rejected, summary),
+    };
+    let message_id = message_id(data);
+    let received_from = format!("{} [{}]", tx.helo, tx.peer.ip());
+    let encrypted = copies.iter().filter(|c| c.encrypted).count() as u64;
+    let passed = copies.len() as u64 - encrypted;
+    let entry = NewEntry {
+        mail_from: tx.mail_from.clone(),
+        message_id: message_id.clone(),
+        received_from: received_from.clone(),
+        parts: copies
+            .into_iter()
+            .map(|c| NewPart {
+                recipients: c.recipients,
+                data: c.data,
+                label: c.label,
+            })
+            .collect(),
+    };
+    let id = match g.spool.store(entry, now) {
+        Ok(id) => id,
+        Err(e) => {
+            tracing::error!(peer = %tx.peer, error = %e, "cannot spool a message; answered 451");
+            Metrics::inc(&g.metrics.temp_failed);
+            return Verdict::TempFailed {
+                text: "Message could not be queued, try again later".into(),
+            };
+        }
+    };
+    Metrics::inc(&g.metrics.messages_in);
+    Metrics::add(&g.metrics.encrypted, encrypted);
+    Metrics::add(&g.metrics.passed, passed);
+    for line in &summary {
+        tracing::info!(queue_id = %id, "{line}");
+    }
+    if !rejected.is_empty() {
+        Metrics::add(&g.metrics.recipients_rejected, rejected.len() as u64);
+        bounce_rejected(g, &id.to_string(), tx, data, message_id, &rejected, now);
+    }
+    Verdict::Accepted {
+        queue_id: id.to_string(),
+    }
+}
+
+/// Spools a notification to the sender for the recipients a rule refused.
+fn bounce_rejected(
+    g: &Gateway,
+    queue_id: &str,
+    tx: &Transaction,
+    data: &[u8],
+    message_id: Option<String>,
+    rejected: &[(String, String)],
+    now: u64,
+) {
+    let failures: Vec<dsn::Failure> = rejected
+        .iter()
+        .map(|(recipient, text)| dsn::Failure {
+            recipient: recipient.clone(),
+            status: "5.7.1".into(),
+            diagnostic: format!("550 5.7.1 {text}"),
+        })
+        .collect();
+    let original = dsn::Original {
+        mail_from: &tx.mail_from,
+        message_id: message_id.as_deref(),
+        data,
+        arrival: now,
+    };
+    let Some(report) = dsn::build(&g.hostname, &original, &failures, now) else {
+        return;
+    };
+    let entry = NewEntry {
+        mail_from: String::new(),
+        message_id: None,
+        received_from: format!("{} (rule rejection of {queue_id})", g.hostname),
+        parts: vec![NewPart {
+            recipients: vec![tx.mail_from.clone()],
+            data: report,
+            label: "delivery status notification".into(),
+        }],
+    };
+    match g.spool.store(entry, now) {
+        Ok(id) => {
+            let _ = g.spool.acknowledge(&id);
+        }
+        Err(e) => tracing::error!(
+            queue_id,
+            error = %e,
+            "cannot spool the notification of rule-rejected recipients"
+        ),
+    }
+}
+
+/// The gateway behind an `Arc`, as the SMTP server wants it.
+pub struct SharedGateway(pub Arc<Gateway>);
+
+impl Handler for SharedGateway {
+    async fn deliver(&self, tx: Transaction, data: Vec<u8>) -> Verdict {
+        let g = self.0.clone();
+        let verdict = tokio::task::spawn_blocking(move || accept(&g, &tx, &data))
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "message processing stopped; answered 451");
+                Verdict::TempFailed {
+                    text: "Message could not be processed, try again later".into(),
+                }
+            });
+        verdict
+    }
+
+    fn acknowledged(&self, queue_id: &str) {
+        let Ok(id) = queue_id.parse() else { return };
+        let g = self.0.clone();
+        // A small rename off the async threads; the entry becomes due for relaying once
+        // acknowledged, so the scheduler is woken afterwards.
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = g.spool.acknowledge(&id) {
+                tracing::warn!(queue_id = %id, error = %e, "cannot record that 250 was sent");
+            }
+            g.wake.notify_one();
+        });
+    }
+}

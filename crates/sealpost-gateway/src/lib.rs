@@ -1,0 +1,27 @@
+//! The Sealpost mail gateway: an SMTP relay in the path of the organization's outbound mail.
+//!
+//! - [`smtp`] speaks the server side of ESMTP (PIPELINING, SIZE, 8BITMIME, SMTPUTF8,
+//!   STARTTLS) and hands each complete message to a handler.
+//! - [`process`] applies the mail-flow rules (`sealpost-rules`) per recipient, splits the
+//!   message into one copy per group and protects the copies that must be encrypted (with
+//!   `sealpost-core`).
+//! - [`spool`] keeps accepted mail durably on disk until it is relayed or bounced.
+//! - [`relay`] sends spooled copies to the next hop over SMTP.
+//! - [`handler`] joins them at the end of DATA (process, spool, then 250); [`worker`] relays
+//!   what is due, retries and bounces; [`daemon`] runs it all with [`metrics`] and
+//!   [`config`] (the `[gateway]` table).
+//!
+//! This crate never reads tenant key files itself: the caller (the `sealpost` CLI) loads the
+//! tenant and passes the keys in.
+
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod daemon;
+pub mod handler;
+pub mod metrics;
+pub mod process;
+pub mod relay;
+pub mod smtp;
+pub mod spool;
+pub mod worker;
