@@ -56,6 +56,36 @@ struct GatewayToml {
     tls_key: Option<PathBuf>,
 }
 
+/// Where accepted mail goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// An SMTP server (the MTA's reinjection port, a smarthost).
+    Smtp(NextHop),
+    /// A directory: one `.eml` file per recipient (demo and tests; [`crate::maildrop`]).
+    Directory(PathBuf),
+}
+
+impl Destination {
+    /// Reads `smtp://…`, `smtp+starttls://…`, `smtps://…` or `file://DIR` (relative to `base`).
+    pub fn parse(url: &str, base: &Path) -> Result<Destination, String> {
+        match url.trim().strip_prefix("file://") {
+            Some("") => Err("file:// needs a directory, e.g. file:///var/mail/sealpost".into()),
+            Some(dir) => Ok(Destination::Directory(base.join(dir))),
+            None => NextHop::parse(url)
+                .map(Destination::Smtp)
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    /// The destination as logs show it.
+    pub fn describe(&self) -> String {
+        match self {
+            Destination::Smtp(h) => h.describe(),
+            Destination::Directory(d) => format!("file://{}", d.display()),
+        }
+    }
+}
+
 /// The gateway's settings, checked, with paths resolved.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -64,7 +94,7 @@ pub struct GatewayConfig {
     /// Name in the greeting, in `Received`-style logs and as `Reporting-MTA` of bounces.
     pub hostname: String,
     /// Where accepted mail is relayed.
-    pub next_hop: NextHop,
+    pub next_hop: Destination,
     /// The spool directory.
     pub spool_dir: PathBuf,
     /// The tenant directory (`sealpost tenant init`) whose keys protect mail.
@@ -259,7 +289,7 @@ fn check(t: &GatewayToml, base: &Path, errors: &mut Errors<'_>) -> Option<Gatewa
             );
             None
         }
-        Some(s) => match NextHop::parse(s.get_ref()) {
+        Some(s) => match Destination::parse(s.get_ref(), base) {
             Ok(h) => Some(h),
             Err(e) => {
                 errors.at(Some(s.span()), format!("next_hop: {e}"));

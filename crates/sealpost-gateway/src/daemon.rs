@@ -9,14 +9,15 @@ use std::sync::Arc;
 
 use tokio::sync::{Notify, watch};
 
-use crate::config::GatewayConfig;
+use crate::config::{Destination, GatewayConfig};
 use crate::handler::{Clock, Gateway, SharedGateway};
+use crate::maildrop::Maildrop;
 use crate::metrics::{self, Metrics};
 use crate::process::Processor;
 use crate::relay::Relay;
 use crate::smtp::{self, SmtpConfig};
 use crate::spool::Spool;
-use crate::worker::{self, Deliverer, RetryPolicy};
+use crate::worker::{self, Deliverer, Outbound, RetryPolicy};
 
 /// Why the gateway could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -88,7 +89,14 @@ pub async fn run_until(opts: Options, shutdown: watch::Receiver<bool>) -> Result
         }
         None => None,
     };
-    let relay = Relay::new(&cfg.next_hop).map_err(|e| RunError::Relay(e.to_string()))?;
+    let relay = match &cfg.next_hop {
+        Destination::Smtp(hop) => {
+            let mut hop = hop.clone();
+            hop.helo_name = cfg.hostname.clone();
+            Outbound::Smtp(Relay::new(&hop).map_err(|e| RunError::Relay(e.to_string()))?)
+        }
+        Destination::Directory(dir) => Outbound::Directory(Maildrop::new(dir)),
+    };
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .map_err(|error| RunError::Listen {

@@ -66,6 +66,14 @@ fn accept(g: &Gateway, tx: &Transaction, data: &[u8]) -> Verdict {
         .process(&tx.mail_from, &tx.recipients, data, now, &mut rng)
     {
         Ok(p) => p,
+        Err(e) if e.is_permanent() => {
+            // The same message would fail the same way again (e.g. a field too long to seal).
+            tracing::warn!(peer = %tx.peer, error = %e, "cannot protect a message; answered 550");
+            Metrics::inc(&g.metrics.rejected);
+            return Verdict::Rejected {
+                text: format!("Message cannot be protected: {e}"),
+            };
+        }
         Err(e) => {
             tracing::error!(peer = %tx.peer, error = %e, "cannot process a message; answered 451");
             Metrics::inc(&g.metrics.temp_failed);
@@ -183,15 +191,14 @@ pub struct SharedGateway(pub Arc<Gateway>);
 impl Handler for SharedGateway {
     async fn deliver(&self, tx: Transaction, data: Vec<u8>) -> Verdict {
         let g = self.0.clone();
-        let verdict = tokio::task::spawn_blocking(move || accept(&g, &tx, &data))
+        tokio::task::spawn_blocking(move || accept(&g, &tx, &data))
             .await
             .unwrap_or_else(|e| {
                 tracing::error!(error = %e, "message processing stopped; answered 451");
                 Verdict::TempFailed {
                     text: "Message could not be processed, try again later".into(),
                 }
-            });
-        verdict
+            })
     }
 
     fn acknowledged(&self, queue_id: &str) {

@@ -19,6 +19,7 @@
 pub mod config;
 pub mod daemon;
 pub mod handler;
+pub mod maildrop;
 pub mod metrics;
 pub mod process;
 pub mod relay;

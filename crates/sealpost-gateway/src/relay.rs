@@ -403,9 +403,9 @@ impl Relay {
                 code: code.to_string().parse().ok(),
             };
         }
-        if e.is_client() {
-            // The hop lacks an extension this mail needs (8BITMIME, SMTPUTF8): it can never
-            // take it.
+        if e.is_client() && reason.contains("does not support") {
+            // The data is 8-bit or an address is not ASCII and the hop lacks 8BITMIME or
+            // SMTPUTF8: it can never take this mail as it is.
             return SendError {
                 permanent: true,
                 message: format!("next hop {hop} cannot take this mail: {reason}"),

@@ -15,12 +15,30 @@ use std::time::Duration;
 use tokio::sync::{Notify, Semaphore, watch};
 
 use crate::handler::Clock;
+use crate::maildrop::Maildrop;
 use crate::metrics::Metrics;
 use crate::relay::{Relay, SendError};
 use crate::spool::{NewEntry, NewPart, PartRef, Spool, dsn};
 
 /// How often the spool directory is rescanned for other processes' changes.
 const RESCAN_EVERY: Duration = Duration::from_secs(5);
+
+/// Where copies go: an SMTP next hop or a directory.
+pub enum Outbound {
+    /// Relay over SMTP.
+    Smtp(Relay),
+    /// File into a directory.
+    Directory(Maildrop),
+}
+
+impl Outbound {
+    async fn send(&self, from: &str, rcpts: &[String], data: &[u8]) -> Result<(), SendError> {
+        match self {
+            Outbound::Smtp(r) => r.send(from, rcpts, data).await,
+            Outbound::Directory(d) => d.send(from, rcpts, data).await,
+        }
+    }
+}
 
 /// When to retry and when to give up.
 #[derive(Debug, Clone, Copy)]
@@ -47,7 +65,7 @@ pub struct Deliverer {
     /// The spool.
     pub spool: Spool,
     /// The next hop.
-    pub relay: Relay,
+    pub relay: Outbound,
     /// Counters.
     pub metrics: Arc<Metrics>,
     /// Retry and bounce timing.

@@ -64,6 +64,11 @@ fn free_port() -> u16 {
 }
 
 fn start_sink() -> Option<Sink> {
+    start_sink_with(&[])
+}
+
+/// The sink, offering STARTTLS when `tls` is `[cert.pem, key.pem]`.
+fn start_sink_with(tls: &[&Path]) -> Option<Sink> {
     if !sink_available() {
         return None;
     }
@@ -73,6 +78,7 @@ fn start_sink() -> Option<Sink> {
         .arg(SCRIPT)
         .arg(port.to_string())
         .arg(dir.path())
+        .args(tls)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -406,6 +412,71 @@ fn next_hop_urls() {
         assert!(matches!(e, RelayError::Url { .. }), "{bad}: {e}");
         assert!(e.to_string().contains("expected smtp://HOST:PORT"), "{e}");
     }
+}
+
+#[tokio::test]
+async fn starttls_with_a_private_ca() {
+    let certs = tempfile::tempdir().unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let Some(sink) = start_sink_with(&[&cert, &key]) else {
+        return;
+    };
+    let data = b"Subject: tls\r\n\r\nover TLS\r\n";
+    let to = rcpts(&["b@other.example"]);
+    for url in [
+        format!("smtp+starttls://127.0.0.1:{}", sink.port),
+        format!("smtp://127.0.0.1:{}?tls=opportunistic", sink.port),
+    ] {
+        let mut hop = NextHop::parse(&url).unwrap();
+        hop.ca_file = Some(cert.clone());
+        hop.timeout = Duration::from_secs(10);
+        Relay::new(&hop)
+            .unwrap()
+            .send("a@acme.example", &to, data)
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+    }
+    let got = sink.received();
+    assert_eq!(got.len(), 2);
+    assert!(got.iter().all(|m| m.meta["tls"] == true && m.data == data));
+
+    // Without the CA the certificate is not trusted: transient (the operator can fix it).
+    let mut hop = NextHop::parse(&format!("smtp+starttls://127.0.0.1:{}", sink.port)).unwrap();
+    hop.timeout = Duration::from_secs(10);
+    let e = Relay::new(&hop)
+        .unwrap()
+        .send("a@acme.example", &to, data)
+        .await
+        .unwrap_err();
+    assert!(!e.permanent && e.code.is_none(), "{e}");
+    assert_eq!(sink.received().len(), 2, "nothing sent in the clear");
+}
+
+#[tokio::test]
+async fn starttls_required_but_not_offered_is_transient_and_sends_nothing() {
+    let Some(sink) = start_sink() else { return };
+    let mut hop = NextHop::parse(&format!("smtp+starttls://127.0.0.1:{}", sink.port)).unwrap();
+    hop.timeout = Duration::from_secs(10);
+    let e = Relay::new(&hop)
+        .unwrap()
+        .send("a@acme.example", &rcpts(&["b@other.example"]), b"x\r\n")
+        .await
+        .unwrap_err();
+    assert!(!e.permanent, "{e}");
+    assert!(sink.received().is_empty());
+    // Opportunistic STARTTLS falls back to plain text.
+    let mut hop =
+        NextHop::parse(&format!("smtp://127.0.0.1:{}?tls=opportunistic", sink.port)).unwrap();
+    hop.timeout = Duration::from_secs(10);
+    Relay::new(&hop)
+        .unwrap()
+        .send("a@acme.example", &rcpts(&["b@other.example"]), b"x\r\n")
+        .await
+        .unwrap();
+    assert_eq!(sink.received()[0].meta["tls"], false);
 }
 
 #[test]

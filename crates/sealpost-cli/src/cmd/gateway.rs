@@ -7,11 +7,10 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use sealpost_gateway::config::{self, ConfigError, Loaded};
+use sealpost_gateway::config::{self, ConfigError, Destination, Loaded};
 use sealpost_gateway::daemon::{Options, run};
 use sealpost_gateway::handler::system_clock;
 use sealpost_gateway::process::{Processor, Protector};
-use sealpost_gateway::relay::NextHop;
 use sealpost_gateway::spool::{QueueId, Spool};
 
 use super::keyservice::runtime;
@@ -29,8 +28,8 @@ pub struct Args {
     /// SMTP listening address [default: `listen` from the file, else 127.0.0.1:10025].
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
-    /// Next hop: smtp://HOST:PORT, smtp+starttls://HOST:PORT or smtps://HOST:PORT
-    /// [default: `next_hop` from the file].
+    /// Next hop: smtp://HOST:PORT, smtp+starttls://HOST:PORT, smtps://HOST:PORT, or
+    /// file:///DIR (one .eml per recipient, for trials) [default: `next_hop` from the file].
     #[arg(long, value_name = "URL")]
     pub next_hop: Option<String>,
     /// Spool directory [default: `spool_dir` from the file, else `spool` beside it].
@@ -120,10 +119,10 @@ pub fn run_cmd(a: Args) -> CliResult<()> {
         gateway.spool_dir = s.clone();
     }
     if let Some(h) = &a.next_hop {
-        gateway.next_hop = NextHop::parse(h).map_err(|e| {
+        gateway.next_hop = Destination::parse(h, Path::new(".")).map_err(|e| {
             CliError::new(
                 format!("--next-hop {h:?}: {e}"),
-                "write smtp://HOST:PORT, smtp+starttls://HOST:PORT or smtps://HOST:PORT",
+                "write smtp://HOST:PORT, smtp+starttls://HOST:PORT, smtps://HOST:PORT or file:///DIR",
             )
         })?;
     }

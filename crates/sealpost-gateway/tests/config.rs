@@ -1,0 +1,180 @@
+//! `config`: the `[gateway]` table with the rules of the same file — defaults, resolved paths,
+//! and every mistake reported at once with its line and column, never a half-loaded result.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sealpost_gateway::config::{Destination, load, load_str};
+use sealpost_gateway::process::BrokenMime;
+use sealpost_gateway::relay::HopSecurity;
+
+const RULES: &str = r#"
+[organization]
+domains = ["acme.example"]
+
+[[rules]]
+name = "Protect outside"
+conditions = { recipient_scope = "outside" }
+actions = { encrypt = "Encrypt-Only" }
+"#;
+
+#[test]
+fn minimal_file_gets_documented_defaults() {
+    let text =
+        format!("[gateway]\nnext_hop = \"smtp://127.0.0.1:10026\"\ntenant = \"tenant\"\n{RULES}");
+    let l = load_str(&text, Path::new("/etc/sealpost")).expect("loads");
+    let g = l.gateway;
+    assert_eq!(g.listen.to_string(), "127.0.0.1:10025");
+    assert_eq!(g.metrics_listen.to_string(), "127.0.0.1:10080");
+    assert_eq!(g.tenant, Path::new("/etc/sealpost/tenant"));
+    assert_eq!(g.spool_dir, Path::new("/etc/sealpost/spool"));
+    assert_eq!(g.max_message_size, 50 * 1024 * 1024);
+    assert_eq!(
+        (g.max_recipients, g.max_sessions, g.delivery_workers),
+        (1000, 200, 16)
+    );
+    assert_eq!(g.retry_first, Duration::from_secs(60));
+    assert_eq!(g.retry_max, Duration::from_secs(3600));
+    assert_eq!(g.bounce_after, Duration::from_secs(5 * 86400));
+    assert_eq!(g.broken_mime, BrokenMime::Protect);
+    assert!(g.tls.is_none());
+    match g.next_hop {
+        Destination::Smtp(h) => {
+            assert_eq!((h.host.as_str(), h.port), ("127.0.0.1", 10026));
+            assert_eq!(h.security, HopSecurity::Plain);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(l.rules.rules().len(), 1);
+}
+
+#[test]
+fn every_setting_is_read() {
+    let text = format!(
+        r#"[gateway]
+listen = "127.0.0.1:2525"
+hostname = "gw.acme.example"
+next_hop = "file://mailbox"
+spool_dir = "/var/spool/sealpost"
+tenant = "/etc/t"
+max_message_size = "10MB"
+max_recipients = 50
+max_sessions = 7
+metrics_listen = "127.0.0.1:9100"
+retry_first = "30s"
+retry_max = "10m"
+bounce_after = "2days"
+delivery_workers = 3
+broken_mime = "reject"
+tls_cert = "cert.pem"
+tls_key = "key.pem"
+{RULES}"#
+    );
+    let g = load_str(&text, Path::new("/cfg")).expect("loads").gateway;
+    assert_eq!(g.listen.to_string(), "127.0.0.1:2525");
+    assert_eq!(g.hostname, "gw.acme.example");
+    assert_eq!(g.next_hop, Destination::Directory("/cfg/mailbox".into()));
+    assert_eq!(g.spool_dir, Path::new("/var/spool/sealpost"));
+    assert_eq!(g.tenant, Path::new("/etc/t"));
+    assert_eq!(g.max_message_size, 10 * 1024 * 1024);
+    assert_eq!(
+        (g.max_recipients, g.max_sessions, g.delivery_workers),
+        (50, 7, 3)
+    );
+    assert_eq!(g.metrics_listen.to_string(), "127.0.0.1:9100");
+    assert_eq!(g.retry_first, Duration::from_secs(30));
+    assert_eq!(g.retry_max, Duration::from_secs(600));
+    assert_eq!(g.bounce_after, Duration::from_secs(2 * 86400));
+    assert_eq!(g.broken_mime, BrokenMime::Reject);
+    assert_eq!(g.tls, Some(("/cfg/cert.pem".into(), "/cfg/key.pem".into())));
+}
+
+#[test]
+fn every_mistake_is_reported_with_its_place() {
+    let text = r#"[gateway]
+listen = "localhost"
+next_hop = "ftp://x"
+tenant = "t"
+max_message_size = "huge"
+retry_first = "soon"
+broken_mime = "ignore"
+max_sessions = 0
+
+[organization]
+domains = ["acme.example"]
+
+[[rules]]
+name = "Bad"
+conditions = { recipient_scope = "elsewhere" }
+actions = { encrypt = "Encrypt-Only" }
+"#;
+    let errors = load_str(text, Path::new("/cfg")).expect_err("refused");
+    let shown: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    let at = |line: usize, needle: &str| {
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.line == line && e.message.contains(needle)),
+            "no error on line {line} containing {needle:?} in {shown:#?}"
+        );
+    };
+    at(2, "listen");
+    at(3, "next_hop");
+    at(5, "max_message_size");
+    at(6, "retry_first");
+    at(7, "broken_mime");
+    at(15, "elsewhere");
+    assert!(
+        errors.iter().any(|e| e.message.contains("max_sessions")),
+        "{shown:#?}"
+    );
+    assert!(shown.len() >= 7, "{shown:#?}");
+}
+
+#[test]
+fn unknown_keys_missing_table_and_missing_required_settings() {
+    let unknown =
+        format!("[gateway]\nnext_hop = \"smtp://h:1\"\ntenant = \"t\"\nlisten_port = 25\n{RULES}");
+    let e = load_str(&unknown, Path::new(".")).expect_err("refused");
+    assert!(
+        e[0].message.contains("listen_port") && e[0].line == 4,
+        "{e:?}"
+    );
+
+    let e = load_str(RULES, Path::new(".")).expect_err("refused");
+    assert!(e[0].message.contains("no [gateway] table"), "{e:?}");
+
+    let e = load_str(&format!("[gateway]\n{RULES}"), Path::new(".")).expect_err("refused");
+    let text: Vec<String> = e.iter().map(|e| e.message.clone()).collect();
+    assert!(text.iter().any(|m| m.contains("next_hop")), "{text:?}");
+    assert!(text.iter().any(|m| m.contains("tenant")), "{text:?}");
+
+    let e = load_str(
+        &format!(
+            "[gateway]\nnext_hop = \"smtp://h:1\"\ntenant = \"t\"\ntls_cert = \"c.pem\"\n{RULES}"
+        ),
+        Path::new("."),
+    )
+    .expect_err("refused");
+    assert!(e[0].message.contains("tls_key"), "{e:?}");
+}
+
+#[test]
+fn toml_syntax_errors_are_placed() {
+    let e = load_str(
+        "[gateway]\nnext_hop = \"smtp://h:1\ntenant = 1\n",
+        Path::new("."),
+    )
+    .expect_err("refused");
+    assert!(e.iter().all(|e| e.line >= 1), "{e:?}");
+    assert!(e.iter().any(|e| e.line == 2), "{e:?}");
+}
+
+#[test]
+fn an_unreadable_file_says_which() {
+    let e = load(Path::new("/nonexistent/gateway.toml")).expect_err("refused");
+    assert!(
+        e[0].to_string().contains("/nonexistent/gateway.toml"),
+        "{e:?}"
+    );
+}
