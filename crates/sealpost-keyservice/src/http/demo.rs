@@ -2,8 +2,9 @@
 //!
 //! One server-rendered page (no script, no external resource, every value HTML-escaped) that
 //! shows what a recipient would find in their mailbox:
-//! - the sample protected mails, the wrapper mails in `DATA/demo-mailbox/*.eml` (made by
-//!   `sealpost encrypt`), each with a link to its `message.html` attachment and to the `.eml`;
+//! - the mails in `DATA/demo-mailbox/*.eml` (filed there by the demo's gateway through its
+//!   `file://` next hop, or put there by hand), each with whose mailbox it is in, a link to its
+//!   `message.html` attachment when it is a protected wrapper mail, and to the `.eml`;
 //! - the passcode mails of the key service's outbox, newest first, **codes in clear**.
 //!
 //! `message.html` is served inline as `text/html`, so a person can go mail → message.html →
@@ -94,6 +95,8 @@ struct Mail {
     to: String,
     subject: String,
     date: String,
+    /// Whose mailbox it was filed into (`Delivered-To`, set by the gateway's file:// hop).
+    delivered_to: String,
     has_message_html: bool,
 }
 
@@ -168,6 +171,11 @@ fn describe(file: String, raw: &[u8]) -> Mail {
         to: get(&|m| addresses(m.to())),
         subject: get(&|m| m.subject().unwrap_or_default().to_string()),
         date: get(&|m| m.date().map(|d| d.to_rfc3339()).unwrap_or_default()),
+        delivered_to: get(&|m| {
+            m.header_raw("Delivered-To")
+                .map(|v| v.trim().to_string())
+                .unwrap_or_default()
+        }),
         has_message_html: message_html_of(raw).is_some(),
         file,
     }
@@ -250,12 +258,18 @@ fn render(dir: &str, mails: &[Mail], outbox: Option<&[OutboxRow]>) -> String {
                 escape(&m.to),
                 escape(&m.date),
             ));
+            if !m.delivered_to.is_empty() {
+                h.push_str(&format!(
+                    "<span data-testid=\"delivered-to\">In the mailbox of {}.</span> ",
+                    escape(&m.delivered_to)
+                ));
+            }
             if m.has_message_html {
                 h.push_str(&format!(
                     "<a data-testid=\"open-message-html\" href=\"/dev/mailbox/{file}/message.html\">Open message.html</a>"
                 ));
             } else {
-                h.push_str("<span>(no message.html attachment)</span> ");
+                h.push_str("<span>(not protected: no message.html attachment)</span> ");
             }
             h.push_str(&format!(
                 "<a data-testid=\"download-eml\" href=\"/dev/mailbox/{file}\" download>Download {file}</a></p>\n</li>\n"
