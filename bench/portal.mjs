@@ -42,6 +42,10 @@ const TIMEOUT_MS = Number(env('BENCH_TIMEOUT_S')) * 1000;
 const INPUT = env('BENCH_INPUT');
 // "auto": the portal picks its decryption path; "rust": SubtleCrypto hidden from the page.
 const MODES = env('BENCH_DECRYPT').split(/\s+/).filter(Boolean);
+// PROFILE=DIR (bench/portal.sh): a V8 CPU profile of every open, DIR/MODE-SIZEMiB-N.cpuprofile
+// (open it in Chromium's DevTools), and the functions with the most self time printed. A bundle
+// built with its names section (see bench/portal.sh) shows Rust function names.
+const PROFILE = process.env.BENCH_PROFILE || '';
 const EMAIL = 'bob@example.org';
 
 // As tests/e2e/playwright.config.js.
@@ -216,11 +220,34 @@ function instrument(expectedSize) {
   new MutationObserver(check).observe(document.body, { childList: true, subtree: true, attributes: true, characterData: true });
 }
 
-async function openOnce(page, browserPid, size) {
+/** Self time per function of a V8 CPU profile, the `top` largest, as printable lines. */
+function topSelfTime(profile, top) {
+  const self = new Map();
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const dt = profile.timeDeltas;
+  for (let i = 0; i < profile.samples.length; i++) {
+    const n = byId.get(profile.samples[i]);
+    const f = n.callFrame;
+    const name = `${f.functionName || '(anonymous)'} ${f.url ? f.url.split('/').pop() : ''}`.trim();
+    self.set(name, (self.get(name) || 0) + (dt[i] || 0) / 1000);
+  }
+  const total = [...self.values()].reduce((a, b) => a + b, 0);
+  return [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, top)
+    .map(([name, t]) => `${t.toFixed(0).padStart(6)} ms ${(100 * t / total).toFixed(1).padStart(5)} %  ${name.slice(0, 140)}`);
+}
+
+async function openOnce(page, browserPid, size, label) {
   const payload = size.payload;
   await page.goto(URL + '/');
   await page.waitForFunction(() => window.__sealpostReady === true);
   await page.evaluate(instrument, size.bytes);
+  let cdp = null;
+  if (PROFILE) {
+    cdp = await page.context().newCDPSession(page);
+    await cdp.send('Profiler.enable');
+    await cdp.send('Profiler.setSamplingInterval', { interval: 500 });
+    await cdp.send('Profiler.start');
+  }
   const sampler = rendererSampler(browserPid);
   let used = { peak: 0, cpu: 0 };
   try {
@@ -232,6 +259,13 @@ async function openOnce(page, browserPid, size) {
     });
   } finally {
     used = sampler.stop();
+    if (cdp) {
+      const { profile } = await cdp.send('Profiler.stop');
+      await cdp.detach().catch(() => {});
+      fs.mkdirSync(PROFILE, { recursive: true });
+      fs.writeFileSync(path.join(PROFILE, `${label}.cpuprofile`), JSON.stringify(profile));
+      log(`profile ${label}: most self time\n${topSelfTime(profile, 25).join('\n')}`);
+    }
   }
   const b = await page.evaluate(() => {
     // The key-service calls of this open (Resource Timing): when they started and ended.
@@ -328,7 +362,7 @@ try {
       let error = null;
       for (let i = 0; i < REPS && !error; i++) {
         try {
-          const r = await openOnce(page, browserPid, size);
+          const r = await openOnce(page, browserPid, size, `${mode}-${size.mib}MiB-${i + 1}`);
           runs.push(r);
           log(`[${mode}] ${size.mib} MiB, open ${i + 1}/${REPS}: ${ms(r.total)} ms, path ${r.path} (intake ${ms(r.intake)}, tenant+verify ${ms(r.verify)}, rewrap ${ms(r.rewrap)}, after rewrap ${ms(r.after)}: unlock+decrypt ${ms(r.decrypt)} (${r.rate == null ? '-' : r.rate.toFixed(1) + ' MB/s'}), parse+view ${ms(r.view)}; renderer CPU ${ms(r.cpu)}, peak RSS ${r.rss.toFixed(0)} MiB)`);
         } catch (e) {

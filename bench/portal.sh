@@ -35,7 +35,10 @@
 # the path the portal reports (`data-decrypt-path` on `message-view`; bundles built before the
 # WebCrypto path have only the pure-Rust one and do not say).
 #
-# Targets (this machine): 25 MiB opened in under 1 s, bundle at most 400 KB brotli (409,600
+# PROFILE=DIR also writes a V8 CPU profile of every open to DIR and prints the functions with
+# the most self time (see bench/portal.mjs; profiled opens run somewhat slower).
+#
+# Targets (this machine): 25 MiB opened in under 1 s, bundle at most 400 KB brotli (400,000
 # bytes, as scripts/portal.sh), first render under 300 ms. Exits 0 whether or not a target is
 # met; non-zero if something could not be set up or a size failed to open (a failure, e.g. the
 # tab running out of memory, is printed, never hidden).
@@ -58,7 +61,7 @@ die() { echo "portal.sh: error: $*" >&2; exit 1; }
 have() { command -v "$1" >/dev/null 2>&1; }
 
 case "${1:-}" in
-  -h | --help) sed -n '2,44p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h | --help) sed -n '2,47p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   "") ;;
   *) die "no arguments expected (see bench/portal.sh --help)" ;;
 esac
@@ -238,7 +241,7 @@ say "Chromium $(chromium --version 2>/dev/null | awk '{print $2}'), portal $URL,
 set +e
 SEALPOST_BIN="$SEALPOST" BENCH_URL="$URL" BENCH_DATA="$WORK/data" BENCH_SIZES="$sizes_json" \
   BENCH_REPS="$REPS" BENCH_LOADS="$LOADS" BENCH_TIMEOUT_S="$TIMEOUT_S" BENCH_INPUT="$INPUT" \
-  BENCH_DECRYPT="$DECRYPT" \
+  BENCH_DECRYPT="$DECRYPT" BENCH_PROFILE="${PROFILE:+$(realpath -m "$PROFILE")}" \
   node bench/portal.mjs &
 NODE_PID=$!
 wait "$NODE_PID"

@@ -198,7 +198,7 @@ async fn start(ctx: Ctx) {
         Fragment::Nothing => ctx.go(Stage::Intake),
         Fragment::Envelope(bytes) => {
             browser::clear_fragment();
-            accept(ctx, bytes).await;
+            accept(ctx, bytes.into()).await;
         }
         Fragment::Broken => {
             browser::clear_fragment();
@@ -236,7 +236,7 @@ fn await_handoff(ctx: Ctx) {
         }
         let (kind, version, envelope) = browser::handoff_fields(&e.data());
         match intake::parse_handoff(kind.as_deref(), version, envelope.as_deref()) {
-            Ok(bytes) => spawn_local(accept(ctx, bytes)),
+            Ok(bytes) => spawn_local(accept(ctx, bytes.into())),
             Err(err) if kind.as_deref() == Some(intake::ENVELOPE_MESSAGE_TYPE) => {
                 ctx.intake_error.set(Some(err.to_string()));
                 ctx.go(Stage::Intake);
@@ -257,8 +257,8 @@ pub fn accept_file(ctx: Ctx, file: web_sys::File) {
                 .set(Some("The file could not be read. Try again.".into()));
             return;
         };
-        match intake::read_file(&bytes) {
-            Ok(envelope) => accept(ctx, envelope).await,
+        match intake::read_file_js(&bytes) {
+            Ok(envelope) => accept(ctx, envelope.into()).await,
             Err(e) => {
                 ctx.intake_error.set(Some(e.to_string()));
                 ctx.announce(&e.to_string());
@@ -270,7 +270,7 @@ pub fn accept_file(ctx: Ctx, file: web_sys::File) {
 /// Reads a pasted portal link.
 pub fn accept_link(ctx: Ctx, link: &str) {
     match intake::parse_link(link) {
-        Ok(bytes) => spawn_local(accept(ctx, bytes)),
+        Ok(bytes) => spawn_local(accept(ctx, bytes.into())),
         Err(e) => {
             ctx.intake_error.set(Some(e.to_string()));
             ctx.announce(&e.to_string());
@@ -278,10 +278,10 @@ pub fn accept_link(ctx: Ctx, link: &str) {
     }
 }
 
-async fn accept(ctx: Ctx, bytes: Vec<u8>) {
+async fn accept(ctx: Ctx, bytes: Arc<[u8]>) {
     ctx.intake_error.set(None);
     ctx.tenant.set(None);
-    ctx.envelope.set(Some(Arc::from(bytes.as_slice())));
+    ctx.envelope.set(Some(Arc::clone(&bytes)));
     ctx.message.set(None);
     ctx.rights.set(None);
     ctx.challenge.set(None);
@@ -311,7 +311,11 @@ async fn accept(ctx: Ctx, bytes: Vec<u8>) {
             return;
         }
     };
-    if tenant.tenant_id != info.tenant_id || open::verify(&bytes, &tenant.signing_keys).is_err() {
+    if tenant.tenant_id != info.tenant_id
+        || open::verify_webcrypto(&bytes, &tenant.signing_keys)
+            .await
+            .is_err()
+    {
         ctx.fail(PageKind::Damaged);
         return;
     }
@@ -467,7 +471,7 @@ pub fn retry(ctx: Ctx) {
     let verified = ctx.tenant.get_untracked().is_some();
     match (ctx.envelope.get_untracked(), ctx.session.get_untracked()) {
         (Some(_), Some(_)) if verified => spawn_local(open_message(ctx)),
-        (Some(bytes), _) => spawn_local(accept(ctx, bytes.to_vec())),
+        (Some(bytes), _) => spawn_local(accept(ctx, bytes)),
         (None, _) if ctx.config.get_untracked().is_none() => spawn_local(start(ctx)),
         (None, _) => ctx.go(Stage::Intake),
     }

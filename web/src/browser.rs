@@ -99,10 +99,11 @@ pub fn relative_url(path: &str) -> String {
         .unwrap_or_else(|_| path.to_string())
 }
 
-/// Reads a picked or dropped file.
-pub async fn read_file(file: &web_sys::File) -> Option<Vec<u8>> {
+/// Reads a picked or dropped file into a JavaScript buffer (not into WebAssembly memory: the
+/// intake takes only the envelope from it).
+pub async fn read_file(file: &web_sys::File) -> Option<js_sys::Uint8Array> {
     let buffer = JsFuture::from(file.array_buffer()).await.ok()?;
-    Some(js_sys::Uint8Array::new(&buffer).to_vec())
+    Some(js_sys::Uint8Array::new(&buffer))
 }
 
 /// Offers `bytes` as a download named `name`.

@@ -10,7 +10,8 @@
 //! - a pasted link: any URL whose fragment is `#envelope=…`.
 //!
 //! This module turns those inputs into envelope bytes. It does not read the envelope (that is
-//! [`crate::open`]) and touches no browser API: the event listeners live in the UI glue.
+//! [`crate::open`]) and calls no browser API itself (a picked file arrives as a JavaScript
+//! buffer, which [`read_file_js`] hands to the core): the event listeners live in the UI glue.
 
 use base64::Engine;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
@@ -112,6 +113,14 @@ pub fn parse_handoff(
 /// Finds the envelope in a dropped or picked file.
 pub fn read_file(bytes: &[u8]) -> Result<Vec<u8>, IntakeError> {
     extract_envelope(bytes).map_err(|_| IntakeError::NoEnvelope)
+}
+
+/// [`read_file`] of a file still in a JavaScript buffer: the core finds a `message.html`'s
+/// envelope with the browser's own search and base64 decoder, and copies only the envelope
+/// into WebAssembly memory (the same result; see `sealpost_core::mail::extract_envelope_js`).
+#[cfg(target_arch = "wasm32")]
+pub fn read_file_js(bytes: &js_sys::Uint8Array) -> Result<Vec<u8>, IntakeError> {
+    sealpost_core::mail::extract_envelope_js(bytes).map_err(|_| IntakeError::NoEnvelope)
 }
 
 /// The fragment a link to the portal carries for `envelope` (used by tests and by the

@@ -17,6 +17,9 @@
 //! any failure what was decrypted is wiped. Plaintext copies WebCrypto made in JavaScript
 //! buffers are zeroed once copied out (the garbage collector owns them after that).
 //!
+//! [`sha256`] has SubtleCrypto hash a large input (the envelope's signed bytes) for the same
+//! reason; the caller keeps `sha2` as the fallback.
+//!
 //! When SubtleCrypto is missing (an insecure context: `file://`, plain http on a host other
 //! than localhost) or refuses the key, the answer is [`Unavailable`], and the caller uses the
 //! pure-Rust path, which is always correct. Deliberately not here: encryption (the browser
@@ -68,6 +71,24 @@ async fn import_key(subtle: &SubtleCrypto, key: &[u8; 32]) -> Result<CryptoKey, 
         .map_err(|_| Unavailable)?
         .dyn_into::<CryptoKey>()
         .map_err(|_| Unavailable)
+}
+
+/// SHA-256 of `data` by the browser (`crypto.subtle.digest`), which is many times faster than
+/// the `sha2` crate compiled to WebAssembly on large inputs; the digest is the same function,
+/// so callers fall back to `sha2` on [`Unavailable`] and get the same bytes.
+pub async fn sha256(data: &[u8]) -> Result<[u8; 32], Unavailable> {
+    let subtle = subtle().ok_or(Unavailable)?;
+    let promise = subtle
+        .digest_with_str_and_u8_array("SHA-256", data)
+        .map_err(|_| Unavailable)?;
+    let buffer = JsFuture::from(promise).await.map_err(|_| Unavailable)?;
+    let digest = Uint8Array::new(&buffer);
+    let mut out = [0u8; 32];
+    if digest.length() as usize != out.len() {
+        return Err(Unavailable);
+    }
+    digest.copy_to(&mut out);
+    Ok(out)
 }
 
 /// Decrypts a whole Cobblestone-256 ciphertext with WebCrypto.
@@ -125,8 +146,9 @@ async fn open_all(
             let iv = Uint8Array::from(&chunks.chunk_nonce(i)[..]);
             let params = AesGcmParams::new("AES-GCM", &iv);
             params.set_tag_length((TAG_SIZE * 8) as u8);
-            let data = Uint8Array::from(ct);
-            match subtle.decrypt_with_object_and_js_u8_array(&params, key, &data) {
+            // A view of the ciphertext in WebAssembly memory: WebCrypto copies its input when
+            // called, before anything here can change that memory.
+            match subtle.decrypt_with_object_and_u8_array(&params, key, ct) {
                 Ok(promise) => batch.push((JsFuture::from(promise), ct.len())),
                 Err(_) => {
                     failed = Some(ChunkError::Authentication);

@@ -6,11 +6,15 @@
 //! the message id, so the same inputs always give the same wrapper. Decryption and rendering
 //! of the protected message itself are not here (see the envelope and the portal).
 
+#[cfg(all(feature = "webcrypto", target_arch = "wasm32"))]
+mod browser;
 mod extract;
 mod html;
 pub mod rfc5322;
 mod wrapper;
 
+#[cfg(all(feature = "webcrypto", target_arch = "wasm32"))]
+pub use browser::extract_envelope_js;
 pub use extract::{ExtractError, extract_envelope};
 pub use html::{ENVELOPE_SCRIPT_TYPE, message_html};
 pub use wrapper::{WrapperSettings, wrap};
