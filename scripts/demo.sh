@@ -4,17 +4,21 @@
 # On a fresh Debian machine with Rust it installs what is missing (wasm32 target, Trunk,
 # wasm-bindgen-cli, binaryen, brotli: scripts/portal.sh), builds the portal into dist/ and
 # `sealpost`, makes a demo tenant (Example Corp, example.com) whose portal and key service are
-# http://127.0.0.1:8080, protects three sample mails from tests/fixtures/demo/ into the
-# development mailbox (.sealpost-demo/data/demo-mailbox/):
-#   lab-results.eml  Do-Not-Forward, with a PDF attachment
-#   newsletter.eml   Encrypt-Only, an HTML newsletter with inline (cid:) images
-#   contract.eml     Encrypt-Only, a long plain-text mail
-# checks that each recovers byte for byte with the tenant's keys, and then runs
-# `sealpost serve --demo` (portal at /, API at /v1, mailbox at /dev/mailbox) until Ctrl-C.
+# http://127.0.0.1:8080, starts the mail gateway (`sealpost gateway`, SMTP on 127.0.0.1:2525,
+# rules from examples/demo-rules.toml, next hop: the development mailbox directory
+# .sealpost-demo/data/demo-mailbox/) and sends three sample mails from tests/fixtures/demo/
+# through it, from alice@example.com to bob@example.org (outside) and carol@example.com (inside):
+#   lab-results.eml  PDF attachment to outside: Do-Not-Forward (rule "PDF attachments to outside")
+#   newsletter.eml   an HTML newsletter with inline (cid:) images: Encrypt-Only
+#   contract.eml     a long plain-text mail, also to carol: protected for bob, original for carol
+# checks that each protected copy recovers byte for byte with the tenant's keys, and then runs
+# `sealpost serve --demo` (portal at /, API at /v1, mailbox at /dev/mailbox) until Ctrl-C, which
+# also stops the gateway.
 # Open http://127.0.0.1:8080/dev/mailbox, open a mail's message.html, sign in as
 # bob@example.org and take the passcode from the same mailbox page.
 #
-# Environment: SEALPOST_DEMO_LISTEN (default 127.0.0.1:8080; the tenant is made for the
+# Environment: SEALPOST_DEMO_SMTP (gateway, default 127.0.0.1:2525), SEALPOST_DEMO_METRICS
+# (gateway metrics, default 127.0.0.1:9025), SEALPOST_DEMO_LISTEN (default 127.0.0.1:8080; the tenant is made for the
 # address of the first run: delete .sealpost-demo/ after changing it), SEALPOST_DEMO_DIR
 # (default .sealpost-demo), SEALPOST_DEMO_NO_SERVE=1 (prepare everything, do not start the
 # service).
@@ -27,6 +31,8 @@ DEMO=${SEALPOST_DEMO_DIR:-.sealpost-demo}
 DATA="$DEMO/data"
 MAILBOX="$DATA/demo-mailbox"
 FIXTURES=tests/fixtures/demo
+SMTP=${SEALPOST_DEMO_SMTP:-127.0.0.1:2525}
+METRICS=${SEALPOST_DEMO_METRICS:-127.0.0.1:9025}
 
 echo "==> portal: install what is missing, build into dist/"
 scripts/portal.sh build
@@ -45,26 +51,80 @@ if ! grep -qF "portal_url = \"$URL/\"" "$DEMO/tenant/tenant.toml"; then
   exit 1
 fi
 
-echo "==> protecting the sample mails into $MAILBOX"
+echo "==> starting the mail gateway on $SMTP (rules: examples/demo-rules.toml)"
 mkdir -p "$MAILBOX"
 rm -f "$MAILBOX"/*.eml
-for name in lab-results newsletter contract; do
-  template=Encrypt-Only
-  [ "$name" = lab-results ] && template=Do-Not-Forward
-  "$SEALPOST" encrypt --tenant "$DEMO/tenant" --template "$template" \
-    < "$FIXTURES/$name.eml" > "$MAILBOX/$name.eml"
-  # The samples have no Bcc, so the protected message is the fixture byte for byte.
-  if ! "$SEALPOST" decrypt --tenant "$DEMO/tenant" "$MAILBOX/$name.eml" | cmp -s - "$FIXTURES/$name.eml"; then
-    echo "demo.sh: $name.eml does not recover byte for byte" >&2
-    exit 1
+# The gateway's configuration: a [gateway] table in front of the committed demo rules. Mail
+# it accepts is filed into the development mailbox (next hop file://), one .eml per recipient.
+{
+  cat <<TOML
+# Made by scripts/demo.sh; edit examples/demo-rules.toml instead.
+[gateway]
+listen = "$SMTP"
+hostname = "gateway.example.com"
+next_hop = "file://$(cd "$MAILBOX" && pwd)"
+tenant = "tenant"
+spool_dir = "spool"
+metrics_listen = "$METRICS"
+
+TOML
+  cat examples/demo-rules.toml
+} > "$DEMO/gateway.toml"
+"$SEALPOST" rules check --config "$DEMO/gateway.toml" >/dev/null
+"$SEALPOST" gateway --config "$DEMO/gateway.toml" 2> "$DEMO/gateway.log" &
+GATEWAY_PID=$!
+trap 'kill $GATEWAY_PID 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  if (exec 3<>"/dev/tcp/${SMTP%:*}/${SMTP##*:}") 2>/dev/null; then break; fi
+  kill -0 $GATEWAY_PID 2>/dev/null || { cat "$DEMO/gateway.log" >&2; echo "demo.sh: the gateway did not start" >&2; exit 1; }
+  sleep 0.1
+done
+
+echo "==> sending the sample mails through the gateway (to bob@example.org outside, carol@example.com inside)"
+# Python's standard library is the SMTP client: no extra package needed.
+python3 - "$SMTP" "$FIXTURES" <<'PY'
+import smtplib, sys
+host, port = sys.argv[1].rsplit(":", 1)
+with smtplib.SMTP(host, int(port)) as s:
+    for name, rcpts in [("lab-results", ["bob@example.org"]),
+                        ("newsletter", ["bob@example.org"]),
+                        ("contract", ["bob@example.org", "carol@example.com"])]:
+        raw = open(f"{sys.argv[2]}/{name}.eml", "rb").read()
+        s.sendmail("alice@example.com", rcpts, raw)
+        print(f"    {name}.eml -> {', '.join(rcpts)}: accepted")
+PY
+# Four copies: three protected for bob, the original contract for carol.
+for _ in $(seq 1 100); do
+  [ "$(ls "$MAILBOX"/*.eml 2>/dev/null | wc -l)" -ge 4 ] && break
+  sleep 0.1
+done
+if [ "$(ls "$MAILBOX"/*.eml 2>/dev/null | wc -l)" -lt 4 ]; then
+  cat "$DEMO/gateway.log" >&2
+  echo "demo.sh: the gateway did not deliver the sample mails (log above)" >&2
+  exit 1
+fi
+for f in "$MAILBOX"/*.eml; do
+  to=$(sed -n 's/^Delivered-To: //p' "$f" | head -1 | tr -d '\r')
+  if grep -q '^X-Sealpost-Envelope' "$f"; then
+    # The samples have no Bcc, so the protected message is the fixture byte for byte.
+    subject=$("$SEALPOST" decrypt --tenant "$DEMO/tenant" "$f" | sed -n 's/^Subject: //p' | head -1 | tr -d '\r')
+    name=$(grep -l -F "Subject: $subject" "$FIXTURES"/*.eml | head -1)
+    if ! "$SEALPOST" decrypt --tenant "$DEMO/tenant" "$f" | cmp -s - "$name"; then
+      echo "demo.sh: $f does not recover $name byte for byte" >&2
+      exit 1
+    fi
+    printf '    %-22s protected, for %-18s reference %s\n' "$(basename "$name")" "$to" \
+      "$("$SEALPOST" inspect "$f" | sed -n 's/.*"reference": "\(.*\)".*/\1/p')"
+  else
+    subject=$(sed -n 's/^Subject: //p' "$f" | head -1 | tr -d '\r')
+    name=$(grep -l -F "Subject: $subject" "$FIXTURES"/*.eml | head -1)
+    printf '    %-22s original,  for %s\n' "$(basename "$name")" "$to"
   fi
-  printf '    %-16s %-15s %7d bytes, reference %s\n' "$name.eml" "$template" \
-    "$(wc -c < "$MAILBOX/$name.eml")" \
-    "$("$SEALPOST" inspect "$MAILBOX/$name.eml" | sed -n 's/.*"reference": "\(.*\)".*/\1/p')"
 done
 
 if [ "${SEALPOST_DEMO_NO_SERVE:-0}" = 1 ]; then
   echo "Prepared. Start it with: $SEALPOST serve --demo --portal-dir dist --data $DATA --tenant $DEMO/tenant --listen $LISTEN"
+  echo "(and the gateway with: $SEALPOST gateway --config $DEMO/gateway.toml)"
   exit 0
 fi
 cat <<TXT
@@ -78,6 +138,14 @@ cat <<TXT
 
     Revoke a message:  $SEALPOST admin token create --data $DATA --tenant-id example.com
                        $SEALPOST revoke --url $URL --token TOKEN MESSAGE_ID
-                       (MESSAGE_ID from: $SEALPOST inspect $MAILBOX/contract.eml)
+                       (MESSAGE_ID from: $SEALPOST inspect $MAILBOX/FILE.eml)
+
+    Send your own mail through the mail-flow rules (gateway on $SMTP, log in $DEMO/gateway.log):
+      swaks --server $SMTP --from alice@example.com --to bob@example.org --header "Subject: [secure] hi"
+      python3 -c 'import smtplib; smtplib.SMTP("${SMTP%:*}", ${SMTP##*:}).sendmail("alice@example.com", ["bob@example.org", "carol@example.com"], b"Subject: invoice\r\n\r\nhello\r\n")'
+    Mail outside example.com is protected, inside passes as is; a mail with
+    "X-Classification: Secret" to outside is refused. Try the rules without sending:
+      $SEALPOST rules test --config $DEMO/gateway.toml $FIXTURES/lab-results.eml
+    The queue: $SEALPOST queue list --config $DEMO/gateway.toml   Metrics: http://$METRICS/metrics
 TXT
-exec "$SEALPOST" serve --demo --portal-dir dist --data "$DATA" --tenant "$DEMO/tenant" --listen "$LISTEN"
+"$SEALPOST" serve --demo --portal-dir dist --data "$DATA" --tenant "$DEMO/tenant" --listen "$LISTEN"
