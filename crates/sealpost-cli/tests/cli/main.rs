@@ -11,6 +11,10 @@
 mod common;
 mod decrypt;
 mod encrypt;
+mod gateway_cmd;
+mod gateway_crash;
+mod gateway_harness;
+mod gateway_postfix;
 mod help;
 mod inspect;
 mod keyservice;
