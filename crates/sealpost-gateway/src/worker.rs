@@ -18,7 +18,7 @@ use crate::handler::Clock;
 use crate::maildrop::Maildrop;
 use crate::metrics::Metrics;
 use crate::relay::{Relay, SendError};
-use crate::spool::{NewEntry, NewPart, PartRef, Spool, dsn};
+use crate::spool::{NewEntry, NewPart, PartRef, Spool, SpoolError, dsn};
 
 /// How often the spool directory is rescanned for other processes' changes.
 const RESCAN_EVERY: Duration = Duration::from_secs(5);
@@ -152,8 +152,16 @@ async fn deliver_one(d: &Arc<Deliverer>, part: &PartRef) {
     .await
     {
         Some(Ok(data)) => data,
+        Some(Err(
+            e @ (SpoolError::NotFound(_) | SpoolError::NotDue(_) | SpoolError::NoSuchPart(_)),
+        )) => {
+            // Finished by a delivery that ended after the due list was read, or deleted by an
+            // operator meanwhile: nothing to do.
+            tracing::debug!(part = %part, error = %e, "skipping a spooled copy");
+            return;
+        }
         Some(Err(e)) => {
-            // Deleted by an operator meanwhile, or unreadable (then quarantined by the spool).
+            // Unreadable (then quarantined by the spool, which logs it loudly).
             tracing::warn!(part = %part, error = %e, "skipping a spooled copy");
             return;
         }
