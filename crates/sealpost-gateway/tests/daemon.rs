@@ -4,9 +4,7 @@
 //!
 //! With `CI` set a missing sink fails the tests; otherwise they are skipped with a message.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -23,11 +21,10 @@ use sealpost_gateway::process::{Processor, Protector};
 use sealpost_gateway::spool::{PartStatus, Spool};
 use tokio::sync::watch;
 
-const PYTHON: &str = "/usr/bin/python3";
-const SINK: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/support/refusing_sink.py"
-);
+mod support;
+
+use support::{free_port, sink_available, start_sink_on, wait_for_port};
+
 const START: u64 = 1_800_000_000;
 
 const RULES: &str = r#"
@@ -52,87 +49,6 @@ priority = 10
 conditions = { recipient_scope = "outside" }
 actions = { encrypt = "Do-Not-Forward" }
 "#;
-
-/// A child process killed when dropped.
-struct Sink {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn sink_available() -> bool {
-    let found = Command::new(PYTHON)
-        .args(["-c", "import aiosmtpd"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found && std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
-        panic!(
-            "the SMTP sink is missing: `apt-get install python3-aiosmtpd` (scripts/smtp-sink.sh)"
-        );
-    }
-    if !found {
-        eprintln!("python3-aiosmtpd is not installed: gateway daemon test skipped");
-    }
-    found
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_for_port(port: u16) {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-        assert!(Instant::now() < deadline, "port {port} did not open");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn start_sink_on(port: u16) -> Sink {
-    let dir = tempfile::tempdir().unwrap();
-    let child = Command::new(PYTHON)
-        .arg(SINK)
-        .arg(port.to_string())
-        .arg(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the sink");
-    wait_for_port(port);
-    Sink { child, port, dir }
-}
-
-/// The messages the sink accepted: (envelope JSON, bytes), in arrival order.
-fn received(dir: &Path) -> Vec<(serde_json::Value, Vec<u8>)> {
-    let mut emls: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-        .collect();
-    emls.sort();
-    emls.into_iter()
-        .map(|p| {
-            let meta =
-                serde_json::from_slice(&std::fs::read(p.with_extension("json")).unwrap()).unwrap();
-            (meta, std::fs::read(p).unwrap())
-        })
-        .collect()
-}
 
 fn rcpts(meta: &serde_json::Value) -> Vec<String> {
     meta["rcpt_tos"]
@@ -298,7 +214,7 @@ async fn splits_encrypts_relays_and_counts() {
         return;
     }
     let k = keys();
-    let sink = start_sink_on(free_port());
+    let sink = start_sink_on(free_port(), &[]);
     let spool = tempfile::tempdir().unwrap();
     let g = Gateway::start(&k, sink.port, spool.path(), Arc::new(AtomicU64::new(START))).await;
     let raw = mail("split", "");
@@ -309,21 +225,18 @@ async fn splits_encrypts_relays_and_counts() {
     )
     .await
     .expect("accepted");
-    eventually("two copies at the sink", || {
-        received(sink.dir.path()).len() == 2
-    })
-    .await;
-    let got = received(sink.dir.path());
+    eventually("two copies at the sink", || sink.received().len() == 2).await;
+    let got = sink.received();
     let (wrapper, original): (Vec<_>, Vec<_>) = got
         .iter()
-        .partition(|(_, data)| String::from_utf8_lossy(data).contains("X-Sealpost-Envelope"));
-    assert_eq!(rcpts(&wrapper[0].0), ["bob@other.example"]);
-    assert_eq!(rcpts(&original[0].0), ["carol@acme.example"]);
+        .partition(|r| String::from_utf8_lossy(&r.data).contains("X-Sealpost-Envelope"));
+    assert_eq!(rcpts(&wrapper[0].meta), ["bob@other.example"]);
+    assert_eq!(rcpts(&original[0].meta), ["carol@acme.example"]);
     assert_eq!(
-        original[0].1, raw,
+        original[0].data, raw,
         "the internal copy is the original byte for byte"
     );
-    let bytes = extract_envelope(&wrapper[0].1).unwrap();
+    let bytes = extract_envelope(&wrapper[0].data).unwrap();
     let sealed = Sealed::parse(&bytes).unwrap();
     let opened = open_with_tenant_keys(
         &sealed,
@@ -351,7 +264,7 @@ async fn rule_rejections_answer_550_or_bounce_the_refused_recipients() {
         return;
     }
     let k = keys();
-    let sink = start_sink_on(free_port());
+    let sink = start_sink_on(free_port(), &[]);
     let spool = tempfile::tempdir().unwrap();
     let g = Gateway::start(&k, sink.port, spool.path(), Arc::new(AtomicU64::new(START))).await;
     // Every recipient refused: the whole message gets 550 with the rule's text.
@@ -377,16 +290,16 @@ async fn rule_rejections_answer_550_or_bounce_the_refused_recipients() {
     .await
     .expect("accepted for carol");
     eventually("copy and notification at the sink", || {
-        received(sink.dir.path()).len() == 2
+        sink.received().len() == 2
     })
     .await;
-    let got = received(sink.dir.path());
+    let got = sink.received();
     let dsn = got
         .iter()
-        .find(|(m, _)| m["mail_from"].as_str() == Some("<>"))
+        .find(|r| r.meta["mail_from"].as_str() == Some("<>"))
         .expect("a notification with the null sender");
-    assert_eq!(rcpts(&dsn.0), ["alice@acme.example"]);
-    let text = String::from_utf8_lossy(&dsn.1);
+    assert_eq!(rcpts(&dsn.meta), ["alice@acme.example"]);
+    let text = String::from_utf8_lossy(&dsn.data);
     assert!(
         text.contains("blocked@other.example") && text.contains("This recipient is blocked"),
         "{text}"
@@ -406,7 +319,7 @@ async fn next_hop_refusals_defer_retry_and_bounce() {
         return;
     }
     let k = keys();
-    let sink = start_sink_on(free_port());
+    let sink = start_sink_on(free_port(), &[]);
     let spool = tempfile::tempdir().unwrap();
     let clock = Arc::new(AtomicU64::new(START));
     let g = Gateway::start(&k, sink.port, spool.path(), clock.clone()).await;
@@ -427,7 +340,8 @@ async fn next_hop_refusals_defer_retry_and_bounce() {
     .expect("accepted");
     // The permanent refusal bounces at once: a DSN to alice reaches the sink.
     eventually("the DSN for perm@", || {
-        received(sink.dir.path()).iter().any(|(m, d)| {
+        sink.received().iter().any(|r| {
+            let (m, d) = (&r.meta, &r.data);
             m["mail_from"] == "<>" && String::from_utf8_lossy(d).contains("perm@acme.example")
         })
     })
@@ -459,7 +373,8 @@ async fn next_hop_refusals_defer_retry_and_bounce() {
     g.clock.fetch_add(3600, Ordering::SeqCst);
     eventually("temp@ bounced", || g.queue().is_empty()).await;
     eventually("the DSN for temp@", || {
-        received(sink.dir.path()).iter().any(|(m, d)| {
+        sink.received().iter().any(|r| {
+            let (m, d) = (&r.meta, &r.data);
             m["mail_from"] == "<>" && String::from_utf8_lossy(d).contains("temp@acme.example")
         })
     })
@@ -493,14 +408,11 @@ async fn spooled_mail_survives_a_restart_and_is_delivered_when_the_hop_returns()
     .await;
     g.stop().await;
     // The hop comes back; a new gateway on the same spool delivers at the next retry.
-    let sink = start_sink_on(hop);
+    let sink = start_sink_on(hop, &[]);
     clock.fetch_add(120, Ordering::SeqCst);
     let g = Gateway::start(&k, hop, spool.path(), clock).await;
-    eventually("delivery after the restart", || {
-        received(sink.dir.path()).len() == 1
-    })
-    .await;
-    assert_eq!(received(sink.dir.path())[0].1, mail("restart", ""));
+    eventually("delivery after the restart", || sink.received().len() == 1).await;
+    assert_eq!(sink.received()[0].data, mail("restart", ""));
     eventually("an empty queue", || g.queue().is_empty()).await;
     g.stop().await;
 }

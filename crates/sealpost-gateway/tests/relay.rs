@@ -8,96 +8,16 @@
 //! fail (`scripts/smtp-sink.sh` installs the sink).
 
 use std::collections::HashSet;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sealpost_gateway::relay::{HopSecurity, NextHop, Relay, RelayError};
 
-const PYTHON: &str = "/usr/bin/python3";
-const SCRIPT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/support/refusing_sink.py"
-);
+mod support;
 
-/// The sink process, killed when dropped, and the directory it writes to.
-struct Sink {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn sink_available() -> bool {
-    let found = Command::new(PYTHON)
-        .args(["-c", "import aiosmtpd"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found && std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
-        panic!(
-            "the SMTP sink is missing: `apt-get install python3-aiosmtpd` (scripts/smtp-sink.sh does it)"
-        );
-    }
-    if !found {
-        eprintln!(
-            "python3-aiosmtpd is not installed (apt-get install python3-aiosmtpd): relay test skipped"
-        );
-    }
-    found
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use support::{Sink, free_port, start_sink_with};
 
 fn start_sink() -> Option<Sink> {
     start_sink_with(&[])
-}
-
-/// The sink, offering STARTTLS when `tls` is `[cert.pem, key.pem]`.
-fn start_sink_with(tls: &[&Path]) -> Option<Sink> {
-    if !sink_available() {
-        return None;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let child = Command::new(PYTHON)
-        .arg(SCRIPT)
-        .arg(port.to_string())
-        .arg(dir.path())
-        .args(tls)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the sink");
-    let sink = Sink { child, port, dir };
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-        assert!(Instant::now() < deadline, "the sink did not come up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Some(sink)
-}
-
-/// One message the sink accepted: its bytes and envelope.
-struct Received {
-    data: Vec<u8>,
-    meta: serde_json::Value,
 }
 
 impl Sink {
@@ -107,26 +27,6 @@ impl Sink {
         hop.timeout = Duration::from_secs(10);
         Relay::new(&hop).unwrap()
     }
-
-    fn received(&self) -> Vec<Received> {
-        messages(self.dir.path())
-    }
-}
-
-fn messages(dir: &Path) -> Vec<Received> {
-    let mut emls: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-        .collect();
-    emls.sort();
-    emls.into_iter()
-        .map(|p| Received {
-            data: std::fs::read(&p).unwrap(),
-            meta: serde_json::from_slice(&std::fs::read(p.with_extension("json")).unwrap())
-                .unwrap(),
-        })
-        .collect()
 }
 
 fn strings(v: &serde_json::Value) -> Vec<String> {
