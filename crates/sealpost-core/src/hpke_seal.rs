@@ -4,12 +4,21 @@
 //! A sealed box is `enc` (the 65-byte ephemeral public key) followed by the AEAD ciphertext.
 //! Used for licenses (sealed to a tenant) and, by the key service, for share B on its way to
 //! a browser's ephemeral key. No other mode, suite or export is offered.
+//!
+//! The KEM's P-256 arithmetic is RustCrypto's `p256` (`keys::Kem`), or with the
+//! `native-p256` feature on a native target AWS-LC's (`hpke_native`); the bytes are the same.
 
 use hpke::{Deserializable, OpModeR, OpModeS, Serializable};
 use rand_core::CryptoRng;
 
 use crate::error::OpenError;
-use crate::keys::{Kem, LicensePublicKey, LicenseSecretKey};
+#[cfg(not(all(feature = "native-p256", not(target_arch = "wasm32"))))]
+use crate::keys::Kem;
+use crate::keys::{LicensePublicKey, LicenseSecretKey};
+
+/// The KEM that seals and opens: same key types and bytes either way.
+#[cfg(all(feature = "native-p256", not(target_arch = "wasm32")))]
+type Kem = crate::hpke_native::DhP256HkdfSha256Native;
 
 type Kdf = hpke::kdf::HkdfSha256;
 type Aead = hpke::aead::AesGcm256;

@@ -17,6 +17,8 @@
 //!   [`mail::extract_envelope`] gets an envelope back out of a wrapper `.eml` or a
 //!   `message.html`.
 //! - The payload layer alone: [`chunked`] (C2SP chunked encryption, Cobblestone-256).
+//! - Speed for servers: the `native-p256` feature (native targets only) has HPKE's P-256 done
+//!   by AWS-LC (module `hpke_native`), with the same bytes; the key service turns it on.
 //!
 //! The byte-level specification is `docs/format.md`. Only this crate touches key material
 //! and the format; other crates hold keys only as opaque values of the types here.
@@ -28,6 +30,8 @@ pub mod chunked;
 pub mod envelope;
 pub mod error;
 pub mod header;
+#[cfg(all(feature = "native-p256", not(target_arch = "wasm32")))]
+pub mod hpke_native;
 pub mod hpke_seal;
 pub mod keys;
 pub mod license;

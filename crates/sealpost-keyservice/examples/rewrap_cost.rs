@@ -16,6 +16,10 @@
 //! - `seal_share`: HPKE seal of share B to the portal's key (an ephemeral key pair and one
 //!   Diffie-Hellman).
 //!
+//! The key service builds the core with `native-p256`, so the two HPKE steps run on AWS-LC's
+//! P-256, as in `sealpost serve`; `kek_unwrap` (the public half of the decrypted key) and
+//! `client_key` (the point check) stay on RustCrypto's `p256`.
+//!
 //! Used for docs/benchmarks.md, to tell the cost of the cryptography from that of the
 //! database and HTTP. Nothing here is secret: the keys come from fixed seeds.
 
