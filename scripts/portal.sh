@@ -4,11 +4,14 @@
 #   scripts/portal.sh install   install what is missing, skip what is there: the wasm32 target,
 #                               Trunk 0.21.14, wasm-bindgen-cli 0.2.130 (with
 #                               wasm-bindgen-test-runner), binaryen 132 (wasm-opt, from npm
-#                               under /opt/binaryen), brotli, Chromium and chromedriver
+#                               under /opt/binaryen), brotli, the portal's npm package
+#                               (DOMPurify, pinned in web/package-lock.json, into
+#                               web/node_modules), Chromium and chromedriver
 #   scripts/portal.sh build     install the build tools (all but the browser), then
 #                               `trunk build --release --offline` into dist/ and print the
 #                               bundle's size (raw, gzip, brotli)
-#   scripts/portal.sh size      only print the size of what is in dist/
+#   scripts/portal.sh size      only print the size of what is in dist/ (every .wasm, .js
+#                               and .css, DOMPurify's purify.min-*.js included)
 #   scripts/portal.sh test      install, then run the portal crate's wasm-bindgen tests in
 #                               headless Chromium (CHROMEDRIVER=/usr/bin/chromedriver)
 #
@@ -29,6 +32,8 @@ export PATH="$BINARYEN_PREFIX/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 TRUNK_VERSION=0.21.14
 WASM_BINDGEN_VERSION=0.2.130
 BINARYEN_VERSION=132.0.0
+# DOMPurify, the HTML sanitizer: the exact version of web/package.json and web/package-lock.json.
+DOMPURIFY_VERSION=3.5.0
 
 have() { command -v "$1" >/dev/null 2>&1; }
 
@@ -89,12 +94,30 @@ install_tools() {
     mkdir -p "$BINARYEN_PREFIX"
     npm install --silent --no-audit --no-fund --prefix "$BINARYEN_PREFIX" "binaryen@$BINARYEN_VERSION"
   fi
+  install_js
   local pkgs=()
   have brotli || pkgs+=(brotli)
   have gzip || pkgs+=(gzip)
   if [ ${#pkgs[@]} -gt 0 ]; then
     say "installing ${pkgs[*]} (Debian)"
     apt_install "${pkgs[@]}"
+  fi
+}
+
+# The portal's npm package (DOMPurify), which index.html copies into the bundle and the
+# wasm-bindgen tests load: `npm ci` in web/ when it is missing or not the pinned version.
+install_js() {
+  local installed=""
+  if [ -f web/node_modules/dompurify/package.json ]; then
+    installed=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' web/node_modules/dompurify/package.json | head -n 1)
+  fi
+  if [ "$installed" != "$DOMPURIFY_VERSION" ] || [ ! -f web/node_modules/dompurify/dist/purify.min.js ]; then
+    if ! have npm; then
+      say "installing Node.js and npm (Debian)"
+      apt_install nodejs npm
+    fi
+    say "installing DOMPurify $DOMPURIFY_VERSION (npm ci in web/)"
+    (cd web && npm ci --omit=optional --no-audit --no-fund --silent)
   fi
 }
 
@@ -158,7 +181,7 @@ case "${1:-build}" in
   build) build ;;
   size) print_size ;;
   test) wasm_tests ;;
-  -h | --help | help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//' ;;
+  -h | --help | help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//' ;;
   *)
     echo "usage: scripts/portal.sh [install|build|size|test]" >&2
     exit 2

@@ -12,7 +12,8 @@
 //! - [`open`]: the crypto glue, each step a call into `sealpost-core`;
 //! - [`api`]: the key service's API types and what each error means for the recipient;
 //! - [`session`]: the per-tab session record;
-//! - [`render`]: the decrypted message read with `mail-parser`, HTML sanitized with `ammonia`;
+//! - [`render`]: the decrypted message read with `mail-parser` (HTML bodies are sanitized by
+//!   DOMPurify through `render::sanitize`, which exists only on `wasm32`);
 //! - [`rights`]: the sealed policy's rights as the UI applies them.
 //!
 //! The browser side exists only on `wasm32`: `net` (fetch), `browser` (storage, events,

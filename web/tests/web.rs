@@ -1,11 +1,15 @@
 //! Browser tests (wasm-bindgen-test in headless Chromium): the crypto glue end to end with a
-//! tenant made in the test, the sanitizer as compiled to WebAssembly, and the message view's
-//! components (rights gating of downloads, the sandboxed frame, remote-content choice).
+//! tenant made in the test, the sanitizer (DOMPurify, loaded as `index.html` loads it; its own
+//! tests are `sanitize.rs`), and the message view's components (rights gating of downloads,
+//! the sandboxed frame, remote-content choice).
 //!
 //! Run: `CHROMEDRIVER=/usr/bin/chromedriver cargo test -p sealpost-portal --target
 //! wasm32-unknown-unknown --test web` (the runner is set in `.cargo/config.toml`).
 
 #![cfg(target_arch = "wasm32")]
+
+#[path = "support/purify.rs"]
+mod purify;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -136,7 +140,8 @@ fn sanitizer_in_wasm() {
         "data:image/png;base64,AAAA".to_string(),
     )]));
     let raw = r#"<svg><script>alert(1)</script></svg><a href="javascript:alert(2)">x</a><form><input></form><meta http-equiv=refresh content="0;url=https://e.example"><img src="cid:i@x"><img src="https://e.example/t.gif"><div style="background:url(https://e.example/b.png)">d</div>"#;
-    let (out, blocked) = sanitize::sanitize(raw, &inline, false);
+    purify::load();
+    let (out, blocked) = sanitize::sanitize(raw, &inline, false).unwrap();
     for bad in [
         "script",
         "javascript",
@@ -150,7 +155,7 @@ fn sanitizer_in_wasm() {
     }
     assert!(out.contains("data:image/png;base64,AAAA"));
     assert!(blocked);
-    let (out, _) = sanitize::sanitize(raw, &inline, true);
+    let (out, _) = sanitize::sanitize(raw, &inline, true).unwrap();
     assert!(out.contains("https://e.example/t.gif") && !out.contains("b.png"));
 }
 
@@ -177,6 +182,7 @@ async fn tick() {
 
 #[wasm_bindgen_test]
 async fn do_not_forward_hides_downloads() {
+    purify::load();
     let message = render::read_message(MAIL.as_bytes()).unwrap();
     let root = container();
     let rights = UiRights::new(Template::do_not_forward().rights, "Do-Not-Forward");
@@ -207,6 +213,7 @@ async fn do_not_forward_hides_downloads() {
 
 #[wasm_bindgen_test]
 async fn encrypt_only_allows_downloads_and_frames_html_safely() {
+    purify::load();
     let message = render::read_message(MAIL.as_bytes()).unwrap();
     let root = container();
     let rights = UiRights::new(Template::encrypt_only().rights, "Encrypt-Only");

@@ -17,7 +17,7 @@ use crate::render::{Attachment, Body, MessageView, RenderOptions, html_document}
 /// Whether showing `m` (and its nested messages) without remote content removes any.
 fn any_remote_blocked(m: &MessageView) -> bool {
     m.bodies.iter().any(|b| match b {
-        Body::Html(h) => sanitize(h, &m.inline, false).1,
+        Body::Html(h) => sanitize(h, &m.inline, false).is_ok_and(|(_, blocked)| blocked),
         Body::Text(_) => false,
     }) || m.nested.iter().any(any_remote_blocked)
 }
