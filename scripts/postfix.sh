@@ -6,14 +6,22 @@
 #       install Debian's postfix and swaks if missing (debconf "No configuration", so the
 #       system instance in /etc/postfix stays unconfigured and is never started)
 #   scripts/postfix.sh start DIR --listen PORT --relay PORT [--filter PORT --reinject PORT]
+#   scripts/postfix.sh start DIR --listen PORT --relay PORT --proxy PORT --reinject PORT
+#                                [--speed-adjust]
 #       (installs first when needed) write DIR/etc/{main.cf,master.cf}, run `postfix check`,
 #       start the instance and wait until its smtpd ports answer. It accepts mail from
 #       127.0.0.0/8 on 127.0.0.1:LISTEN for any domain and relays everything to
 #       [127.0.0.1]:RELAY (no local delivery, no DNS). With --filter/--reinject it is the
-#       "advanced content filter" of Postfix's FILTER_README: mail accepted on LISTEN goes to
-#       the content filter (the gateway) at 127.0.0.1:FILTER, which re-injects it into the
-#       smtpd on 127.0.0.1:REINJECT (no content_filter there), and from there to the relay.
-#       Prints the path of the log file (DIR/log/maillog).
+#       "advanced content filter" of Postfix's FILTER_README (after queue): mail accepted and
+#       queued on LISTEN goes to the content filter (the gateway) at 127.0.0.1:FILTER, which
+#       re-injects it into the smtpd on 127.0.0.1:REINJECT (no content_filter there), and from
+#       there to the relay. With --proxy/--reinject it is the before-queue filter of Postfix's
+#       SMTPD_PROXY_README: the smtpd on LISTEN (at most 20 processes) forwards each SMTP
+#       session as it happens to the gateway at 127.0.0.1:PROXY (smtpd_proxy_filter) and
+#       answers the client with the gateway's reply; the gateway relays into the smtpd on
+#       127.0.0.1:REINJECT, the only one that queues. --speed-adjust adds
+#       `smtpd_proxy_options = speed_adjust` (the whole message is received before the gateway
+#       is contacted). Prints the path of the log file (DIR/log/maillog).
 #   scripts/postfix.sh stop DIR
 #       stop the instance and wait until none of its processes is left (SIGKILL after 10 s)
 #   scripts/postfix.sh postconf DIR ARGS...
@@ -71,7 +79,7 @@ wait_smtp() {
 }
 
 write_config() {
-    local dir=$1 listen=$2 relay=$3 filter=$4 reinject=$5
+    local dir=$1 listen=$2 relay=$3 filter=$4 reinject=$5 proxy=$6 speed_adjust=$7
     local etc=$dir/etc
     mkdir -p "$etc" "$dir/queue" "$dir/data" "$dir/log"
     chmod 0755 "$dir" "$etc" "$dir/queue" "$dir/log"
@@ -124,7 +132,21 @@ EOF
     cat >"$etc/master.cf" <<EOF
 # Written by scripts/postfix.sh. chroot is off ("n") everywhere: the instance lives in DIR.
 # service type  private unpriv  chroot  wakeup  maxproc command + args
-127.0.0.1:$listen inet n - n - - smtpd
+EOF
+    if [ -n "$proxy" ]; then
+        cat >>"$etc/master.cf" <<EOF
+# Before-queue filter (SMTPD_PROXY_README): each session is forwarded to the gateway as it
+# happens; the client gets the gateway's reply. maxproc 20 = sessions the gateway serves at once.
+127.0.0.1:$listen inet n - n - 20 smtpd
+  -o smtpd_proxy_filter=127.0.0.1:$proxy
+EOF
+        if [ -n "$speed_adjust" ]; then
+            echo "  -o smtpd_proxy_options=speed_adjust" >>"$etc/master.cf"
+        fi
+    else
+        echo "127.0.0.1:$listen inet n - n - - smtpd" >>"$etc/master.cf"
+    fi
+    cat >>"$etc/master.cf" <<EOF
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
@@ -167,29 +189,55 @@ sealpost  unix  -       -       n       -       20      smtp
   -o smtpd_authorized_xforward_hosts=127.0.0.0/8
 EOF
     fi
+    if [ -n "$proxy" ]; then
+        cat >>"$etc/master.cf" <<EOF
+# Re-injection from the gateway (before queue): the only smtpd that queues; mappings done here.
+127.0.0.1:$reinject inet n - n - - smtpd
+  -o smtpd_proxy_filter=
+  -o receive_override_options=no_unknown_recipient_checks
+  -o smtpd_helo_restrictions=
+  -o smtpd_client_restrictions=
+  -o smtpd_sender_restrictions=
+  -o smtpd_relay_restrictions=
+  -o smtpd_recipient_restrictions=permit_mynetworks,reject
+  -o smtpd_data_restrictions=
+  -o mynetworks=127.0.0.0/8
+  -o smtpd_authorized_xforward_hosts=127.0.0.0/8
+EOF
+    fi
 }
 
 start() {
-    local dir="" listen="" relay="" filter="" reinject=""
+    local dir="" listen="" relay="" filter="" reinject="" proxy="" speed_adjust=""
     [ $# -ge 1 ] || die "start needs DIR (see --help)"
     dir=$1; shift
     while [ $# -gt 0 ]; do
+        if [ "$1" = --speed-adjust ]; then
+            speed_adjust=yes
+            shift
+            continue
+        fi
         [ $# -ge 2 ] || die "$1 needs a value"
         case "$1" in
             --listen) listen=$2 ;;
             --relay) relay=$2 ;;
             --filter) filter=$2 ;;
+            --proxy) proxy=$2 ;;
             --reinject) reinject=$2 ;;
             *) die "unknown option '$1' (see --help)" ;;
         esac
         shift 2
     done
     [ -n "$listen" ] && [ -n "$relay" ] || die "start needs --listen and --relay"
-    if { [ -n "$filter" ] && [ -z "$reinject" ]; } || { [ -z "$filter" ] && [ -n "$reinject" ]; }; then
+    [ -z "$filter" ] || [ -z "$proxy" ] || die "--filter (after queue) and --proxy (before queue) exclude each other"
+    if [ -n "$reinject" ] && [ -z "$filter$proxy" ]; then
         die "--filter and --reinject go together"
     fi
+    [ -z "$filter" ] || [ -n "$reinject" ] || die "--filter and --reinject go together"
+    [ -z "$proxy" ] || [ -n "$reinject" ] || die "--proxy and --reinject go together"
+    [ -z "$speed_adjust" ] || [ -n "$proxy" ] || die "--speed-adjust goes with --proxy"
     local p
-    for p in "$listen" "$relay" $filter $reinject; do
+    for p in "$listen" "$relay" $filter $proxy $reinject; do
         [[ "$p" =~ ^[0-9]+$ ]] && [ "$p" -ge 1 ] && [ "$p" -le 65535 ] || die "not a port: '$p'"
     done
     install_postfix
@@ -200,7 +248,7 @@ start() {
     if [ -n "$(instance_pids "$etc")" ]; then
         die "an instance with configuration $etc is already running (scripts/postfix.sh stop $dir)"
     fi
-    write_config "$dir" "$listen" "$relay" "$filter" "$reinject"
+    write_config "$dir" "$listen" "$relay" "$filter" "$reinject" "$proxy" "$speed_adjust"
     runuser -u postfix -- test -x "$dir/queue" \
         || die "the postfix user cannot reach $dir: make its parent directories searchable (chmod o+x)"
     # `postfix check` creates the queue's subdirectories and fails on a broken configuration.
