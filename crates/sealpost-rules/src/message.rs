@@ -25,6 +25,9 @@ pub struct MessageView {
     pub recipients: Vec<String>,
     /// The size of the raw message in bytes.
     pub size: u64,
+    /// Whether mail-parser could read the message at all (false: every field above is empty
+    /// except `size`).
+    pub readable: bool,
 }
 
 impl MessageView {
@@ -34,6 +37,7 @@ impl MessageView {
         let Some(msg) = MessageParser::default().parse(raw) else {
             return MessageView {
                 size,
+                readable: false,
                 ..MessageView::default()
             };
         };
@@ -95,6 +99,7 @@ impl MessageView {
             attachments,
             recipients,
             size,
+            readable: true,
         }
     }
 

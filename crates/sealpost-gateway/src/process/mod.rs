@@ -25,7 +25,6 @@
 
 use std::fmt;
 
-use mail_parser::MessageParser;
 use sealpost_core::mail::{WrapperSettings, rfc5322};
 use sealpost_core::policy::normalize_address;
 use sealpost_core::{LicensePublicKey, SealError, SigningKey};
@@ -152,9 +151,9 @@ impl ProcessError {
 pub const BROKEN_MIME_TEXT: &str =
     "message is not valid MIME (it must be an RFC 5322 message that starts with header fields)";
 
-/// Why `raw` is not a readable message, if it is not.
-fn broken(raw: &[u8]) -> bool {
-    !rfc5322::looks_like_mail(raw) || MessageParser::default().parse(raw).is_none()
+/// Whether `raw` is not a readable message (`view` is what mail-parser made of it).
+fn broken(raw: &[u8], view: &MessageView) -> bool {
+    !rfc5322::looks_like_mail(raw) || !view.readable
 }
 
 impl Processor {
@@ -172,13 +171,14 @@ impl Processor {
         now: u64,
         rng: &mut impl rand_core::CryptoRng,
     ) -> Result<Processed, ProcessError> {
-        let is_broken = broken(raw);
+        // Parsed once: the broken-MIME check and the rules read the same view.
+        let view = MessageView::parse(raw);
+        let is_broken = broken(raw, &view);
         if is_broken && self.broken_mime == BrokenMime::Reject {
             return Ok(Processed::RejectAll {
                 text: BROKEN_MIME_TEXT.into(),
             });
         }
-        let view = MessageView::parse(raw);
         let outcomes = self.rules.evaluate_all(&view, mail_from, recipients);
         let summary = outcomes.iter().map(summary_line).collect();
 
