@@ -25,7 +25,7 @@ pub struct Metrics {
     pub encrypted: AtomicU64,
     /// Copies passed on unencrypted.
     pub passed: AtomicU64,
-    /// Messages refused whole by a rule (550).
+    /// Messages refused whole with 550: by a rule, or because they cannot be protected.
     pub rejected: AtomicU64,
     /// Recipients refused by a rule while others were accepted (a bounce is sent).
     pub recipients_rejected: AtomicU64,
@@ -59,7 +59,7 @@ impl Metrics {
             ("passed", "Copies passed on unencrypted.", &self.passed),
             (
                 "rejected",
-                "Messages refused by a rule (550).",
+                "Messages refused with 550 (a rule, or not protectable).",
                 &self.rejected,
             ),
             (

@@ -1,5 +1,5 @@
-//! `sealpost serve` configuration: a TOML file (`[keyservice]` table; the gateway will read
-//! its own table from the same file) overlaid by command-line flags and the environment.
+//! `sealpost serve` configuration: a TOML file (`[keyservice]` table; `sealpost gateway` reads
+//! its `[gateway]` table and the rules from the same file) overlaid by command-line flags and the environment.
 //!
 //! Loading collects every problem before failing, so an operator fixes the file in one go.
 
