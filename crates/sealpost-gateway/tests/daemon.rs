@@ -18,6 +18,7 @@ use sealpost_core::{Envelope as Sealed, LicenseSecretKey, SigningKey, open_with_
 use sealpost_gateway::config::load_str;
 use sealpost_gateway::daemon::{Options, run_until};
 use sealpost_gateway::process::{Processor, Protector};
+use sealpost_gateway::relay::{NextHop, Relay};
 use sealpost_gateway::spool::{PartStatus, Spool};
 use tokio::sync::watch;
 
@@ -84,12 +85,23 @@ struct Gateway {
 
 impl Gateway {
     async fn start(k: &Keys, next_hop_port: u16, spool: &Path, clock: Arc<AtomicU64>) -> Gateway {
+        Gateway::start_with(k, next_hop_port, spool, clock, "").await
+    }
+
+    /// Like `start`, with `extra` lines in the `[gateway]` table.
+    async fn start_with(
+        k: &Keys,
+        next_hop_port: u16,
+        spool: &Path,
+        clock: Arc<AtomicU64>,
+        extra: &str,
+    ) -> Gateway {
         let (smtp, metrics) = (free_port(), free_port());
         let text = format!(
             "[gateway]\nlisten = \"127.0.0.1:{smtp}\"\nmetrics_listen = \"127.0.0.1:{metrics}\"\n\
              next_hop = \"smtp://127.0.0.1:{next_hop_port}\"\ntenant = \"tenant\"\n\
              hostname = \"gateway.acme.example\"\nspool_dir = \"{}\"\n\
-             retry_first = \"60s\"\nretry_max = \"10m\"\nbounce_after = \"1h\"\n{RULES}",
+             retry_first = \"60s\"\nretry_max = \"10m\"\nbounce_after = \"1h\"\n{extra}\n{RULES}",
             spool.display()
         );
         let loaded = load_str(&text, Path::new("/nonexistent")).expect("the test config loads");
@@ -414,5 +426,44 @@ async fn spooled_mail_survives_a_restart_and_is_delivered_when_the_hop_returns()
     eventually("delivery after the restart", || sink.received().len() == 1).await;
     assert_eq!(sink.received()[0].data, mail("restart", ""));
     eventually("an empty queue", || g.queue().is_empty()).await;
+    g.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_with_the_certificate_from_the_config_file() {
+    if !sink_available() {
+        return;
+    }
+    let k = keys();
+    let sink = start_sink_on(free_port(), &[]);
+    let spool = tempfile::tempdir().unwrap();
+    let certs = tempfile::tempdir().unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let extra = format!(
+        "tls_cert = \"{}\"\ntls_key = \"{}\"",
+        cert.display(),
+        key.display()
+    );
+    let clock = Arc::new(AtomicU64::new(START));
+    let g = Gateway::start_with(&k, sink.port, spool.path(), clock, &extra).await;
+    // A client that insists on STARTTLS and trusts only this certificate gets the mail in.
+    let mut hop = NextHop::parse(&format!("smtp+starttls://127.0.0.1:{}", g.smtp)).unwrap();
+    hop.ca_file = Some(cert.clone());
+    hop.timeout = Duration::from_secs(10);
+    let raw = mail("tls", "");
+    Relay::new(&hop)
+        .unwrap()
+        .send(
+            "alice@acme.example",
+            &["carol@acme.example".to_string()],
+            &raw,
+        )
+        .await
+        .expect("delivered over STARTTLS");
+    eventually("the copy at the sink", || sink.received().len() == 1).await;
+    assert_eq!(sink.received()[0].data, raw);
     g.stop().await;
 }
