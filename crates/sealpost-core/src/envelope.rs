@@ -26,7 +26,7 @@ use zeroize::Zeroizing;
 use crate::chunked::{self, Decryptor, Encryptor, RandomAccess};
 use crate::error::{OpenError, ParseError, SealError};
 use crate::header::{Header, MessageId, header_hash};
-use crate::keys::{LicensePublicKey, LicenseSecretKey, SigningKey, VerifyingKey};
+use crate::keys::{KeyId, LicensePublicKey, LicenseSecretKey, SigningKey, VerifyingKey};
 use crate::license::{self, License, SHARE_LEN};
 use crate::policy::Policy;
 use crate::wire::Reader;
@@ -80,14 +80,44 @@ pub fn seal(
     plaintext: &[u8],
     rng: &mut impl CryptoRng,
 ) -> Result<Vec<u8>, SealError> {
+    let ids = HeaderIds {
+        tenant_id: sealer.tenant_id,
+        key_service_url: sealer.key_service_url,
+        license_key: sealer.license_key,
+        signing_key_id: sealer.signing_key.verifying_key().key_id(),
+    };
+    let mut out = seal_unsigned(&ids, policy, subject, now, plaintext, rng)?;
+    let digest: [u8; 32] = Sha256::digest(&out).into();
+    out.extend_from_slice(&sealer.signing_key.sign_digest(&digest));
+    Ok(out)
+}
+
+/// What the header names besides the policy: shared by [`seal`] and
+/// [`seal_submission`](crate::submission::seal_submission).
+pub(crate) struct HeaderIds<'a> {
+    pub tenant_id: &'a str,
+    pub key_service_url: &'a str,
+    pub license_key: &'a LicensePublicKey,
+    pub signing_key_id: KeyId,
+}
+
+/// Everything of an envelope but its signature (the caller appends 64 bytes).
+pub(crate) fn seal_unsigned(
+    ids: &HeaderIds<'_>,
+    policy: &Policy,
+    subject: Option<&str>,
+    now: u64,
+    plaintext: &[u8],
+    rng: &mut impl CryptoRng,
+) -> Result<Vec<u8>, SealError> {
     policy.check()?;
     let header = Header {
         message_id: MessageId::random(rng),
         created: now,
-        license_key_id: sealer.license_key.key_id(),
-        signing_key_id: sealer.signing_key.verifying_key().key_id(),
-        tenant_id: sealer.tenant_id.to_string(),
-        key_service_url: sealer.key_service_url.to_string(),
+        license_key_id: ids.license_key.key_id(),
+        signing_key_id: ids.signing_key_id,
+        tenant_id: ids.tenant_id.to_string(),
+        key_service_url: ids.key_service_url.to_string(),
         sender: policy.sender.clone(),
         template: policy.template.clone(),
         subject: subject.map(String::from),
@@ -101,7 +131,7 @@ pub fn seal(
     rng.fill_bytes(&mut share_a[..]);
     rng.fill_bytes(&mut share_b[..]);
     let license = license::seal(
-        sealer.license_key,
+        ids.license_key,
         &header,
         &encoded_header,
         &share_b,
@@ -133,8 +163,6 @@ pub fn seal(
     enc.update(plaintext, &mut out)
         .map_err(|_| SealError::TooLarge)?;
     enc.finish(&mut out).map_err(|_| SealError::TooLarge)?;
-    let digest: [u8; 32] = Sha256::digest(&out).into();
-    out.extend_from_slice(&sealer.signing_key.sign_digest(&digest));
     Ok(out)
 }
 
@@ -218,6 +246,18 @@ impl<'a> Envelope<'a> {
     /// The encrypted payload (salt, commitment and chunks).
     pub fn payload(&self) -> &'a [u8] {
         self.payload
+    }
+
+    /// Whether this is an unsigned *submission* (its signature field is 64 zero bytes), as a
+    /// portal makes for a reply before the gateway counter-signs it. A submission never
+    /// verifies: `r = 0` is not a valid ECDSA signature.
+    pub fn is_submission(&self) -> bool {
+        self.signature.iter().all(|&b| b == 0)
+    }
+
+    /// Every byte before the signature: what the signature covers.
+    pub fn signed_bytes(&self) -> &'a [u8] {
+        self.signed
     }
 
     /// Checks the organization's signature over the whole envelope.

@@ -13,6 +13,9 @@
 //!   browser, with the `webcrypto` feature (wasm32 only), `Envelope::decrypt_webcrypto` has
 //!   SubtleCrypto open the chunks after the same checks (the one async function here; it
 //!   awaits the browser's promises and brings no runtime).
+//! - A reply sealed in a browser, which has no signing key: [`seal_submission`] with a
+//!   [`SubmissionSealer`] (public keys only) makes an unsigned *submission*; the gateway
+//!   [`countersign`]s it once the key service has authorized it.
 //! - Mail: [`mail::wrap`] turns a message and its envelope into the wrapper mail;
 //!   [`mail::extract_envelope`] gets an envelope back out of a wrapper `.eml` or a
 //!   `message.html`.
@@ -38,6 +41,7 @@ pub mod license;
 pub mod mail;
 pub mod policy;
 pub mod rewrap;
+pub mod submission;
 mod wire;
 
 pub use envelope::{Envelope, Opened, Sealer, open_with_tenant_keys, seal};
@@ -46,3 +50,4 @@ pub use header::{Header, MessageId};
 pub use keys::{KeyId, LicensePublicKey, LicenseSecretKey, SigningKey, VerifyingKey};
 pub use license::License;
 pub use policy::{Policy, Right, Rights, Template};
+pub use submission::{CountersignError, SubmissionSealer, countersign, seal_submission};
