@@ -15,9 +15,17 @@
 # `sealpost serve --demo` (portal at /, API at /v1, mailbox at /dev/mailbox) until Ctrl-C, which
 # also stops the gateway.
 # Open http://127.0.0.1:8080/dev/mailbox, open a mail's message.html, sign in as
-# bob@example.org and take the passcode from the same mailbox page.
+# bob@example.org and take the passcode from the same mailbox page. Replies written in the
+# portal go to the gateway's reply endpoint (127.0.0.1:8090), which has the key service
+# authorize them and files them into the same mailbox; the tenant has transport decryption on,
+# so alice@example.com (inside) finds them decrypted there. Besides the passcode, the portal
+# offers "Sign in with Demo accounts": the local OpenID provider the tests use
+# (scripts/oidc-provider.sh, on 127.0.0.1:9400), where you type the address to sign in as.
 #
-# Environment: SEALPOST_DEMO_SMTP (gateway, default 127.0.0.1:2525), SEALPOST_DEMO_METRICS
+# Environment: SEALPOST_DEMO_SMTP (gateway, default 127.0.0.1:2525), SEALPOST_DEMO_REPLY (the
+# gateway's reply endpoint, default 127.0.0.1:8090; fixed in the tenant like the listen
+# address), SEALPOST_DEMO_OIDC_PORT (the demo OpenID provider, default 9400),
+# SEALPOST_DEMO_METRICS
 # (gateway metrics, default 127.0.0.1:9025), SEALPOST_DEMO_LISTEN (default 127.0.0.1:8080; the tenant is made for the
 # address of the first run: delete .sealpost-demo/ after changing it), SEALPOST_DEMO_DIR
 # (default .sealpost-demo), SEALPOST_DEMO_NO_SERVE=1 (prepare everything, do not start the
@@ -32,6 +40,8 @@ DATA="$DEMO/data"
 MAILBOX="$DATA/demo-mailbox"
 FIXTURES=tests/fixtures/demo
 SMTP=${SEALPOST_DEMO_SMTP:-127.0.0.1:2525}
+REPLY=${SEALPOST_DEMO_REPLY:-127.0.0.1:8090}
+OIDC_PORT=${SEALPOST_DEMO_OIDC_PORT:-9400}
 METRICS=${SEALPOST_DEMO_METRICS:-127.0.0.1:9025}
 
 echo "==> portal: install what is missing, build into dist/"
@@ -44,11 +54,20 @@ SEALPOST="$PWD/target/release/sealpost"
 if [ ! -f "$DEMO/tenant/tenant.toml" ]; then
   echo "==> creating the demo tenant (Example Corp, example.com) for $URL"
   "$SEALPOST" tenant init --dir "$DEMO/tenant" --domain example.com --name "Example Corp" \
-    --key-service-url "$URL" --portal-url "$URL/" --show-subject
+    --key-service-url "$URL" --portal-url "$URL/" --show-subject \
+    --reply-url "http://$REPLY" --transport-decryption
 fi
-if ! grep -qF "portal_url = \"$URL/\"" "$DEMO/tenant/tenant.toml"; then
-  echo "demo.sh: $DEMO/tenant was made for another address than $URL; delete $DEMO/ and run again" >&2
+if ! grep -qF "portal_url = \"$URL/\"" "$DEMO/tenant/tenant.toml" \
+  || ! grep -qF "reply_url = \"http://$REPLY\"" "$DEMO/tenant/tenant.toml"; then
+  echo "demo.sh: $DEMO/tenant was made for other addresses than $URL and http://$REPLY (or by an older demo); delete $DEMO/ and run again" >&2
   exit 1
+fi
+# The key service's database knows the tenant before `serve` starts, so that the gateway's
+# token (its credential for the key service) can be made now.
+"$SEALPOST" tenant add --data "$DATA" "$DEMO/tenant" >/dev/null
+if [ ! -s "$DEMO/gateway.token" ]; then
+  (umask 077; "$SEALPOST" admin token create --data "$DATA" --tenant-id example.com --role gateway \
+    > "$DEMO/gateway.token")
 fi
 
 echo "==> starting the mail gateway on $SMTP (rules: examples/demo-rules.toml)"
@@ -58,7 +77,20 @@ rm -f "$MAILBOX"/*.eml
 # it accepts is filed into the development mailbox (next hop file://), one .eml per recipient.
 {
   cat <<TOML
-# Made by scripts/demo.sh; edit examples/demo-rules.toml instead.
+# Made by scripts/demo.sh; edit examples/demo-rules.toml instead. One file for both services:
+# [keyservice] for \`sealpost serve\`, [gateway] and the rules for \`sealpost gateway\`.
+[keyservice]
+
+# "Sign in with an account": the local demo OpenID provider (never for real users).
+[[keyservice.oidc]]
+id = "demo"
+preset = "generic"
+display_name = "Demo accounts"
+issuer = "http://127.0.0.1:$OIDC_PORT"
+client_id = "sealpost"
+client_secret = "sealpost-test-secret"
+redirect_url = "$URL/"
+
 [gateway]
 listen = "$SMTP"
 hostname = "gateway.example.com"
@@ -66,6 +98,12 @@ next_hop = "file://$(cd "$MAILBOX" && pwd)"
 tenant = "tenant"
 spool_dir = "spool"
 metrics_listen = "$METRICS"
+# Encrypted replies from the portal: checked by the key service, sent like outbound mail.
+reply_listen = "$REPLY"
+reply_from = "noreply@example.com"
+reply_allowed_origins = ["$URL"]
+key_service_url = "$URL"
+key_service_token_file = "gateway.token"
 
 TOML
   cat examples/demo-rules.toml
@@ -73,7 +111,7 @@ TOML
 "$SEALPOST" rules check --config "$DEMO/gateway.toml" >/dev/null
 "$SEALPOST" gateway --config "$DEMO/gateway.toml" 2> "$DEMO/gateway.log" &
 GATEWAY_PID=$!
-trap 'kill $GATEWAY_PID 2>/dev/null || true' EXIT
+trap 'kill $GATEWAY_PID 2>/dev/null || true; scripts/oidc-provider.sh stop "$OIDC_PORT" 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
   if (exec 3<>"/dev/tcp/${SMTP%:*}/${SMTP##*:}") 2>/dev/null; then break; fi
   kill -0 $GATEWAY_PID 2>/dev/null || { cat "$DEMO/gateway.log" >&2; echo "demo.sh: the gateway did not start" >&2; exit 1; }
@@ -122,8 +160,12 @@ for f in "$MAILBOX"/*.eml; do
   fi
 done
 
+echo "==> starting the demo OpenID provider on 127.0.0.1:$OIDC_PORT (accounts: bob@example.org, carol@example.com)"
+OIDC_REDIRECT_URIS="$URL/" OIDC_ACCOUNTS="bob@example.org,carol@example.com,unverified@example.org:unverified" \
+  scripts/oidc-provider.sh start "$OIDC_PORT" >/dev/null
+
 if [ "${SEALPOST_DEMO_NO_SERVE:-0}" = 1 ]; then
-  echo "Prepared. Start it with: $SEALPOST serve --demo --portal-dir dist --data $DATA --tenant $DEMO/tenant --listen $LISTEN"
+  echo "Prepared. Start it with: $SEALPOST serve --demo --portal-dir dist --data $DATA --tenant $DEMO/tenant --listen $LISTEN --config $DEMO/gateway.toml"
   echo "(and the gateway with: $SEALPOST gateway --config $DEMO/gateway.toml)"
   exit 0
 fi
@@ -135,6 +177,13 @@ cat <<TXT
       1. open a mail's message.html and select "Open the message";
       2. sign in as bob@example.org and select "Send code";
       3. reload the mailbox page: the passcode mail is at the top of "Passcode mails".
+    Or, in step 2, select "Sign in with Demo accounts" and type bob@example.org in the
+    window that opens (the local OpenID provider: no password).
+
+    Reply from the portal (Reply, Reply all, Forward, as the message's rights allow): the
+    reply is encrypted in your browser and sent through the gateway's reply endpoint
+    (http://$REPLY); alice@example.com is inside Example Corp, so her copy appears in the
+    mailbox decrypted by the gateway (transport decryption), threaded under her mail.
 
     Revoke a message:  $SEALPOST admin token create --data $DATA --tenant-id example.com
                        $SEALPOST revoke --url $URL --token TOKEN MESSAGE_ID
@@ -148,4 +197,5 @@ cat <<TXT
       $SEALPOST rules test --config $DEMO/gateway.toml $FIXTURES/lab-results.eml
     The queue: $SEALPOST queue list --config $DEMO/gateway.toml   Metrics: http://$METRICS/metrics
 TXT
-"$SEALPOST" serve --demo --portal-dir dist --data "$DATA" --tenant "$DEMO/tenant" --listen "$LISTEN"
+"$SEALPOST" serve --demo --portal-dir dist --data "$DATA" --tenant "$DEMO/tenant" --listen "$LISTEN" \
+  --config "$DEMO/gateway.toml"

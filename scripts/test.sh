@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (the README's second quick-start command; .ci/run calls it).
 # Installs what is missing (wasm32 target, rustfmt/clippy, PostgreSQL, python3-aiosmtpd, Postfix
-# and swaks, schemathesis, Trunk, wasm-bindgen-cli, binaryen, Chromium and chromedriver, the e2e
+# and swaks, the test OpenID provider (npm oidc-provider), schemathesis, Trunk, wasm-bindgen-cli, binaryen, Chromium and chromedriver, the e2e
 # npm packages) and starts a private PostgreSQL on 127.0.0.1:55432, then runs formatting and lint
 # checks, every cargo test (key-service suites on SQLite and PostgreSQL), a bounded schemathesis
 # run, the portal bundle, its wasm-bindgen tests and the Playwright suite in headless Chromium,
@@ -36,6 +36,9 @@ echo "using $SEALPOST_TEST_POSTGRES_URL"
 
 step "SMTP sink (python3-aiosmtpd) for the passcode-delivery tests"
 bash scripts/smtp-sink.sh
+
+step "the local OpenID provider (npm oidc-provider) for the key service's OpenID Connect tests"
+bash scripts/oidc-provider.sh install
 
 step "Postfix and swaks for the gateway's real-MTA test (a private instance per test)"
 bash scripts/postfix.sh install

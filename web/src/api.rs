@@ -16,9 +16,59 @@ pub struct TenantInfo {
     pub display_name: String,
     /// Keys that verify the tenant's envelopes.
     pub signing_keys: Vec<TenantKey>,
+    /// HPKE license keys; a reply is sealed to the active one.
+    #[serde(default)]
+    pub license_keys: Vec<TenantKey>,
+    /// Base URL of the gateway's reply endpoint; without it no reply is offered.
+    #[serde(default)]
+    pub reply_url: Option<String>,
     /// The tenant's branding.
     #[serde(default)]
     pub branding: Branding,
+    /// OpenID Connect providers offered beside the passcode.
+    #[serde(default)]
+    pub oidc_providers: Vec<OidcProvider>,
+}
+
+/// An OpenID Connect provider the recipient may sign in with.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct OidcProvider {
+    /// Its id, for `/v1/oidc/start`.
+    pub id: String,
+    /// Shown as "Sign in with <display_name>".
+    pub display_name: String,
+    /// `google`, `microsoft`, `yahoo` or `generic`.
+    #[serde(default)]
+    pub preset: String,
+}
+
+/// `POST /v1/oidc/start`.
+#[derive(Debug, Clone, Serialize)]
+pub struct OidcStart<'a> {
+    /// The envelope's tenant.
+    pub tenant: &'a str,
+    /// The provider's id.
+    pub provider: &'a str,
+    /// The address to suggest to the provider, if known.
+    pub login_hint: Option<&'a str>,
+}
+
+/// The answer to `/v1/oidc/start`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct OidcStarted {
+    /// Where the sign-in window goes.
+    pub authorization_url: String,
+    /// Comes back with the code; checked by the portal.
+    pub state: String,
+}
+
+/// `POST /v1/oidc/finish` (answered like `/v1/otp/verify`, with [`OtpVerified`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct OidcFinish<'a> {
+    /// From the redirect.
+    pub state: &'a str,
+    /// From the redirect.
+    pub code: &'a str,
 }
 
 /// A tenant public key.

@@ -21,6 +21,7 @@ use crate::api::{
 };
 use crate::browser;
 use crate::components::Shell;
+use crate::compose;
 use crate::config::PortalConfig;
 use crate::intake::{self, Fragment};
 use crate::net;
@@ -99,10 +100,17 @@ pub struct Ctx {
     pub intake_error: RwSignal<Option<String>>,
     /// The polite status region's text.
     pub status: RwSignal<String>,
+    /// What Reply, Reply all and Forward need from the open message (`compose`).
+    pub original: RwSignal<Option<Arc<compose::Original>>>,
+    /// The reply being written; kept through a new sign-in, dropped with the message.
+    pub draft: RwSignal<Option<compose::Draft>>,
+    /// Where the composer is (sealing, sending, sent, a problem).
+    pub compose_status: RwSignal<compose::Status>,
 }
 
 impl Ctx {
-    fn new() -> Ctx {
+    /// Fresh state: starting, nothing loaded.
+    pub(crate) fn new() -> Ctx {
         Ctx {
             stage: RwSignal::new(Stage::Starting),
             config: RwSignal::new(None),
@@ -120,6 +128,9 @@ impl Ctx {
             remote_allowed: RwSignal::new(false),
             intake_error: RwSignal::new(None),
             status: RwSignal::new(String::new()),
+            original: RwSignal::new(None),
+            draft: RwSignal::new(None),
+            compose_status: RwSignal::new(compose::Status::Editing),
         }
     }
 
@@ -284,6 +295,7 @@ async fn accept(ctx: Ctx, bytes: Arc<[u8]>) {
     ctx.envelope.set(Some(Arc::clone(&bytes)));
     ctx.message.set(None);
     ctx.rights.set(None);
+    compose::flow::forget(ctx);
     ctx.challenge.set(None);
     ctx.signin_error.set(None);
     ctx.remote_allowed.set(false);
@@ -442,6 +454,7 @@ pub fn sign_out(ctx: Ctx) {
     ctx.signin_error.set(None);
     ctx.message.set(None);
     ctx.rights.set(None);
+    compose::flow::forget(ctx);
     browser::apply_rights(None, |_| {});
     if ctx.envelope.get_untracked().is_some() {
         ctx.go(Stage::SignIn);
@@ -457,6 +470,7 @@ pub fn start_over(ctx: Ctx) {
     ctx.tenant.set(None);
     ctx.message.set(None);
     ctx.rights.set(None);
+    compose::flow::forget(ctx);
     ctx.challenge.set(None);
     ctx.signin_error.set(None);
     ctx.progress.set(None);
@@ -550,6 +564,7 @@ pub async fn open_message(ctx: Ctx) {
         ctx.fail(PageKind::Damaged);
         return;
     };
+    compose::flow::keep_original(ctx, &plaintext, &answer);
     drop(plaintext);
     let rights = UiRights::new(api::rights_of(&answer), &answer.template);
     browser::apply_rights(Some(&rights), move |t: &str| ctx.announce(t));

@@ -3,6 +3,9 @@
 #![forbid(unsafe_code)]
 
 fn main() {
+    // In the OpenID sign-in popup, back from the provider: hand the code over and close.
     #[cfg(target_arch = "wasm32")]
-    sealpost_portal::mount();
+    if !sealpost_portal::oidc::relay_redirect() {
+        sealpost_portal::mount();
+    }
 }

@@ -76,14 +76,15 @@ enum RulesCommand {
 
 #[derive(Subcommand)]
 enum AdminCommand {
-    /// Admin tokens for revocation and audit.
+    /// Tokens: admin (revocation, audit) and gateway (replies, transport decryption).
     #[command(subcommand)]
     Token(TokenCommand),
 }
 
 #[derive(Subcommand)]
 enum TokenCommand {
-    /// Make a tenant admin token; it is printed once and stored only as a hash.
+    /// Make a tenant token (admin, or --role gateway for the mail gateway); it is printed
+    /// once and stored only as a hash.
     Create(cmd::keyservice::TokenCreateArgs),
 }
 

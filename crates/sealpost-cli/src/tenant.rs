@@ -60,6 +60,14 @@ pub struct Settings {
     pub replacement_subject: String,
     /// Template used when none is named.
     pub default_template: String,
+    /// Base URL of the gateway's encrypted-reply endpoint (`[gateway] reply_listen`); without
+    /// it recipients cannot send encrypted replies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_url: Option<String>,
+    /// Let the gateway decrypt this tenant's protected mail for the organization's own
+    /// recipients (the key service enforces it).
+    #[serde(default)]
+    pub transport_decryption: bool,
     /// License (HPKE) keys.
     pub license_keys: Vec<KeyEntry>,
     /// Signing keys.

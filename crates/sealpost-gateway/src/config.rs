@@ -26,6 +26,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:10025";
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:10080";
 /// Default largest accepted message.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 50 * 1024 * 1024;
+/// Default largest reply-endpoint request body.
+pub const DEFAULT_REPLY_MAX_BYTES: usize = 36 * 1024 * 1024;
 
 /// The whole file: only `[gateway]` is read here.
 #[derive(Debug, Default, Deserialize)]
@@ -54,6 +56,13 @@ struct GatewayToml {
     broken_mime: Option<Spanned<String>>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    reply_listen: Option<Spanned<String>>,
+    reply_from: Option<Spanned<String>>,
+    reply_allowed_origins: Option<Vec<Spanned<String>>>,
+    reply_max_bytes: Option<Spanned<String>>,
+    reply_trust_forwarded_for: Option<bool>,
+    key_service_url: Option<Spanned<String>>,
+    key_service_token_file: Option<Spanned<PathBuf>>,
 }
 
 /// Where accepted mail goes.
@@ -119,6 +128,30 @@ pub struct GatewayConfig {
     pub broken_mime: BrokenMime,
     /// Certificate and key (PEM) for STARTTLS.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// The reply endpoint (`reply_listen` and its keys), when configured.
+    pub reply: Option<ReplyConfig>,
+    /// The key service's base URL for the gateway endpoints; `None`: the tenant's
+    /// `key_service_url`.
+    pub key_service_url: Option<String>,
+    /// The file holding the gateway token for the key service (`sealpost admin token create
+    /// --role gateway`).
+    pub key_service_token_file: Option<PathBuf>,
+}
+
+/// The reply endpoint's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyConfig {
+    /// HTTP listening address (`reply_listen`).
+    pub listen: SocketAddr,
+    /// The wrapper's From address and the SMTP envelope sender of replies (`reply_from`).
+    pub from: String,
+    /// Origins allowed by CORS (`reply_allowed_origins`), as browsers send them.
+    pub allowed_origins: Vec<String>,
+    /// Largest request body in bytes (`reply_max_bytes`); larger requests get 413.
+    pub max_bytes: usize,
+    /// Take the browser's address from the last `X-Forwarded-For` entry
+    /// (`reply_trust_forwarded_for`; only behind a reverse proxy that sets it).
+    pub trust_forwarded_for: bool,
 }
 
 /// A whole configuration: gateway settings and rules.
@@ -372,6 +405,16 @@ fn check(t: &GatewayToml, base: &Path, errors: &mut Errors<'_>) -> Option<Gatewa
     let max_recipients = positive(t.max_recipients, "max_recipients", 1000);
     let max_sessions = positive(t.max_sessions, "max_sessions", 200);
     let delivery_workers = positive(t.delivery_workers, "delivery_workers", 16);
+    let key_service_url = t.key_service_url.as_ref().and_then(|s| {
+        check_http_url(s.get_ref())
+            .map_err(|e| errors.at(Some(s.span()), format!("key_service_url: {e}")))
+            .ok()
+    });
+    let key_service_token_file = t
+        .key_service_token_file
+        .as_ref()
+        .map(|p| base.join(p.get_ref()));
+    let reply = check_reply(t, errors);
     Some(GatewayConfig {
         listen,
         hostname: t.hostname.clone().unwrap_or_else(default_hostname),
@@ -388,7 +431,110 @@ fn check(t: &GatewayToml, base: &Path, errors: &mut Errors<'_>) -> Option<Gatewa
         delivery_workers,
         broken_mime,
         tls,
+        reply,
+        key_service_url,
+        key_service_token_file,
     })
+}
+
+/// The reply endpoint's keys; `None` without `reply_listen`.
+fn check_reply(t: &GatewayToml, errors: &mut Errors<'_>) -> Option<ReplyConfig> {
+    let listen_key = t.reply_listen.as_ref()?;
+    let listen = errors.addr(&t.reply_listen, "reply_listen", "127.0.0.1:8090");
+    let from = match &t.reply_from {
+        None => {
+            errors.at(
+                Some(listen_key.span()),
+                "reply_listen needs reply_from, the address replies are sent from; add e.g. reply_from = \"noreply@acme.example\"",
+            );
+            String::new()
+        }
+        Some(s) => {
+            let v = s.get_ref().trim();
+            if sealpost_core::policy::is_plausible_address(v)
+                && !v.contains(['<', '>', '"', ',', ';'])
+            {
+                v.to_string()
+            } else {
+                errors.at(
+                    Some(s.span()),
+                    format!("reply_from = {:?} is not an e-mail address; write e.g. \"noreply@acme.example\"", s.get_ref()),
+                );
+                String::new()
+            }
+        }
+    };
+    if t.key_service_token_file.is_none() {
+        errors.at(
+            Some(listen_key.span()),
+            "reply_listen needs key_service_token_file, a file holding a gateway token (`sealpost admin token create --role gateway`)",
+        );
+    }
+    let mut allowed_origins = Vec::new();
+    for o in t.reply_allowed_origins.iter().flatten() {
+        match check_origin(o.get_ref()) {
+            Ok(origin) => allowed_origins.push(origin),
+            Err(e) => errors.at(Some(o.span()), format!("reply_allowed_origins: {e}")),
+        }
+    }
+    let max_bytes = match &t.reply_max_bytes {
+        None => DEFAULT_REPLY_MAX_BYTES,
+        Some(s) => match parse_size(s.get_ref()) {
+            Some(n) if n >= 1024 && n <= usize::MAX as u64 => n as usize,
+            _ => {
+                errors.at(
+                    Some(s.span()),
+                    format!(
+                        "reply_max_bytes = {:?} is not a size of at least 1KB; write e.g. \"36MB\"",
+                        s.get_ref()
+                    ),
+                );
+                DEFAULT_REPLY_MAX_BYTES
+            }
+        },
+    };
+    Some(ReplyConfig {
+        listen,
+        from,
+        allowed_origins,
+        max_bytes,
+        trust_forwarded_for: t.reply_trust_forwarded_for.unwrap_or(false),
+    })
+}
+
+/// An `http://` or `https://` base URL without credentials, query or fragment, returned
+/// without a trailing slash.
+pub fn check_http_url(s: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(s.trim()).map_err(|e| {
+        format!("{s:?} is not a URL ({e}); write e.g. \"https://keys.acme.example\"")
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!("{s:?} must be an http:// or https:// URL"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("{s:?} must not carry credentials"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("{s:?} must not have a query or a fragment"));
+    }
+    Ok(s.trim().trim_end_matches('/').to_string())
+}
+
+/// A web origin (`https://portal.acme.example`, with a port when not the default), returned
+/// as browsers send it in `Origin`.
+fn check_origin(s: &str) -> Result<String, String> {
+    let hint = "write scheme://host[:port] such as \"https://portal.acme.example\"";
+    let url =
+        reqwest::Url::parse(s.trim()).map_err(|_| format!("{s:?} is not an origin; {hint}"))?;
+    let origin = url.origin().ascii_serialization();
+    if !matches!(url.scheme(), "http" | "https")
+        || origin != s.trim().trim_end_matches('/').to_ascii_lowercase()
+    {
+        return Err(format!(
+            "{s:?} is not an origin (no path, query or user); {hint}"
+        ));
+    }
+    Ok(origin)
 }
 
 /// The machine's host name, or `localhost`.

@@ -1,5 +1,5 @@
 //! Running the gateway: lock and recover the spool, start the delivery workers, the metrics
-//! endpoint and the SMTP listener, and stop cleanly on Ctrl-C or SIGTERM (the listener stops
+//! endpoint, the reply endpoint (with `reply_listen`) and the SMTP listener, and stop cleanly on Ctrl-C or SIGTERM (the listener stops
 //! accepting, open sessions finish, running deliveries are recorded).
 //!
 //! Everything the gateway needs is passed in ([`Options`]); this module reads no files of its
@@ -11,12 +11,15 @@ use tokio::sync::{Notify, watch};
 
 use crate::config::{Destination, GatewayConfig};
 use crate::handler::{Clock, Gateway, SharedGateway};
+use crate::keyservice::KeyServiceClient;
 use crate::maildrop::Maildrop;
 use crate::metrics::{self, Metrics};
 use crate::process::Processor;
 use crate::relay::Relay;
+use crate::reply::{self, ReplyService};
 use crate::smtp::{self, SmtpConfig};
 use crate::spool::Spool;
+use crate::transport::{self, Transport};
 use crate::worker::{self, Deliverer, Outbound, RetryPolicy};
 
 /// Why the gateway could not start or stopped.
@@ -36,6 +39,9 @@ pub enum RunError {
     /// The next hop is unusable.
     #[error("next hop: {0}")]
     Relay(String),
+    /// The reply endpoint is configured without a key service client.
+    #[error("reply_listen is set but no key service client was given (key_service_token_file)")]
+    NoKeyService,
     /// A listening socket could not be opened.
     #[error("cannot listen on {addr}: {error}")]
     Listen {
@@ -54,6 +60,9 @@ pub struct Options {
     pub processor: Processor,
     /// The clock.
     pub clock: Clock,
+    /// The key service's gateway endpoints (gateway token): needed by the reply endpoint and
+    /// by transport decryption.
+    pub key_service: Option<KeyServiceClient>,
 }
 
 /// Runs the gateway until Ctrl-C or SIGTERM.
@@ -103,6 +112,22 @@ pub async fn run_until(opts: Options, shutdown: watch::Receiver<bool>) -> Result
             addr: cfg.listen,
             error,
         })?;
+    let reply_listener = match &cfg.reply {
+        Some(r) => {
+            if opts.key_service.is_none() {
+                return Err(RunError::NoKeyService);
+            }
+            Some(
+                tokio::net::TcpListener::bind(r.listen)
+                    .await
+                    .map_err(|error| RunError::Listen {
+                        addr: r.listen,
+                        error,
+                    })?,
+            )
+        }
+        None => None,
+    };
     let metrics_listener = tokio::net::TcpListener::bind(cfg.metrics_listen)
         .await
         .map_err(|error| RunError::Listen {
@@ -112,6 +137,19 @@ pub async fn run_until(opts: Options, shutdown: watch::Receiver<bool>) -> Result
 
     let metrics = Arc::new(Metrics::default());
     let wake = Arc::new(Notify::new());
+    let transport = match (&opts.key_service, opts.processor.transport_decryption) {
+        (Some(client), true) => Some(Transport {
+            client: client.clone(),
+            deadline: transport::DEFAULT_DEADLINE,
+        }),
+        (None, true) => {
+            tracing::warn!(
+                "transport decryption is on but no key service client is configured: protected mail is delivered as it is"
+            );
+            None
+        }
+        (_, false) => None,
+    };
     let gateway = Arc::new(Gateway {
         processor: Arc::new(opts.processor),
         spool: spool.clone(),
@@ -119,6 +157,7 @@ pub async fn run_until(opts: Options, shutdown: watch::Receiver<bool>) -> Result
         wake: wake.clone(),
         hostname: cfg.hostname.clone(),
         clock: opts.clock.clone(),
+        transport,
     });
     let deliverer = Arc::new(Deliverer {
         spool: spool.clone(),
@@ -152,6 +191,34 @@ pub async fn run_until(opts: Options, shutdown: watch::Receiver<bool>) -> Result
         command_timeout: std::time::Duration::from_secs(300),
         data_timeout: std::time::Duration::from_secs(600),
     });
+    let reply_task = match (reply_listener, &cfg.reply, &opts.key_service) {
+        (Some(listener), Some(r), Some(client)) => {
+            let service = Arc::new(ReplyService {
+                gateway: gateway.clone(),
+                client: client.clone(),
+                from: r.from.clone(),
+            });
+            let app = reply::http::router(
+                service,
+                &r.allowed_origins,
+                r.max_bytes,
+                r.trust_forwarded_for,
+            );
+            let mut stop = shutdown.clone();
+            tracing::info!(listen = %r.listen, key_service = %client.base_url(), "reply endpoint is running");
+            Some(tokio::spawn(async move {
+                axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+                )
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await
+            }))
+        }
+        _ => None,
+    };
     tracing::info!(
         listen = %cfg.listen,
         next_hop = %cfg.next_hop.describe(),
@@ -167,6 +234,11 @@ pub async fn run_until(opts: Options, shutdown: watch::Receiver<bool>) -> Result
         shutdown,
     )
     .await;
+    if let Some(task) = reply_task
+        && let Ok(Err(e)) = task.await
+    {
+        tracing::error!(error = %e, "the reply endpoint stopped");
+    }
     let _ = workers.await;
     if let Ok(Err(e)) = metrics_task.await {
         tracing::error!(error = %e, "the metrics endpoint stopped");

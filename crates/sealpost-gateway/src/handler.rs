@@ -1,12 +1,15 @@
-//! What happens at the end of DATA: the message goes through the mail-flow rules and
-//! encryption ([`Processor`]), every resulting copy is stored in one durable spool entry, and
-//! only then does the client get its 250. Any failure on the way answers 451 and leaves
-//! nothing behind (the spool writes an entry whole or not at all).
+//! What happens to every accepted message, from an SMTP session (the end of DATA) or from the
+//! reply endpoint ([`crate::reply`]): the message goes through the mail-flow rules and
+//! encryption ([`Processor`]), transport decryption for internal recipients when the tenant
+//! allows it ([`crate::transport`]), every resulting copy is stored in one durable spool
+//! entry, and only then does the client get its 250 (or 202). Any failure on the way answers
+//! 451 and leaves nothing behind (the spool writes an entry whole or not at all).
 //!
 //! Recipients refused by a rule while others are accepted get a delivery status notification
 //! to the sender, spooled as its own entry. This module does not relay: the delivery workers
 //! ([`crate::worker`]) are woken to do that.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use sealpost_core::mail::rfc5322::fields;
@@ -15,7 +18,8 @@ use tokio::sync::Notify;
 use crate::metrics::Metrics;
 use crate::process::{Processed, Processor};
 use crate::smtp::{Handler, Transaction, Verdict};
-use crate::spool::{NewEntry, NewPart, Spool, dsn};
+use crate::spool::{NewEntry, NewPart, QueueId, Spool, dsn};
+use crate::transport::Transport;
 
 /// Seconds since the Unix epoch; passed in so tests can move time.
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
@@ -43,6 +47,38 @@ pub struct Gateway {
     pub hostname: String,
     /// The clock.
     pub clock: Clock,
+    /// Transport decryption's key-service client (when the tenant allows it).
+    pub transport: Option<Transport>,
+}
+
+/// One message to accept, whichever way it came.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    /// Envelope sender (`""` for the null sender).
+    pub mail_from: String,
+    /// Envelope recipients, as given.
+    pub recipients: Vec<String>,
+    /// The client's address (the SMTP peer, or the browser of a reply).
+    pub peer: IpAddr,
+    /// Where it came from, for the spool: `helo [ip]`, or the reply endpoint's note.
+    pub received_from: String,
+}
+
+/// What became of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accepted {
+    /// Stored durably under this id (not yet acknowledged).
+    Stored(QueueId),
+    /// Refused for good (a rule, or it cannot be protected): SMTP 550.
+    Rejected {
+        /// Why, for the client.
+        text: String,
+    },
+    /// Not stored because of an internal error; the client may try again: SMTP 451.
+    TempFailed {
+        /// Why, for the client.
+        text: String,
+    },
 }
 
 /// The original's `Message-ID` value, trimmed, if it has one.
@@ -57,8 +93,9 @@ pub fn message_id(raw: &[u8]) -> Option<String> {
         })
 }
 
-/// Processes and spools one message; runs on a blocking thread.
-fn accept(g: &Gateway, tx: &Transaction, data: &[u8]) -> Verdict {
+/// Processes and spools one message; runs on a blocking thread (inside the runtime, which
+/// transport decryption waits on).
+pub fn accept(g: &Gateway, tx: &Incoming, data: &[u8]) -> Accepted {
     let now = (g.clock)();
     let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
     let processed = match g
@@ -68,40 +105,50 @@ fn accept(g: &Gateway, tx: &Transaction, data: &[u8]) -> Verdict {
         Ok(p) => p,
         Err(e) if e.is_permanent() => {
             // The same message would fail the same way again (e.g. a field too long to seal).
-            tracing::warn!(peer = %tx.peer, error = %e, "cannot protect a message; answered 550");
+            tracing::warn!(peer = %tx.peer, error = %e, "cannot protect a message; refused");
             Metrics::inc(&g.metrics.rejected);
-            return Verdict::Rejected {
+            return Accepted::Rejected {
                 text: format!("Message cannot be protected: {e}"),
             };
         }
         Err(e) => {
-            tracing::error!(peer = %tx.peer, error = %e, "cannot process a message; answered 451");
+            tracing::error!(peer = %tx.peer, error = %e, "cannot process a message; not accepted");
             Metrics::inc(&g.metrics.temp_failed);
-            return Verdict::TempFailed {
+            return Accepted::TempFailed {
                 text: "Message could not be processed, try again later".into(),
             };
         }
     };
-    let (copies, rejected, summary) = match processed {
+    let (mut copies, rejected, summary, decryptable) = match processed {
         Processed::RejectAll { text } => {
             tracing::info!(peer = %tx.peer, "message refused by a rule");
             Metrics::inc(&g.metrics.rejected);
-            return Verdict::Rejected { text };
+            return Accepted::Rejected { text };
         }
         Processed::Deliver {
             copies,
             rejected,
             summary,
-        } => (copies, rejected, summary),
+            decryptable,
+        } => (copies, rejected, summary, decryptable),
     };
+    if let Some(d) = &decryptable {
+        match &g.transport {
+            Some(t) => t.apply(d, &mut copies, Some(tx.peer), &g.metrics),
+            None => {
+                let n: usize = d.candidates.iter().map(|c| c.recipients.len()).sum();
+                Metrics::add(&g.metrics.transport_failed, n as u64);
+                tracing::warn!(message_id = %d.message_id, "transport decryption is on but no key service is configured; the protected wrapper is delivered");
+            }
+        }
+    }
     let message_id = message_id(data);
-    let received_from = format!("{} [{}]", tx.helo, tx.peer.ip());
     let encrypted = copies.iter().filter(|c| c.encrypted).count() as u64;
     let passed = copies.len() as u64 - encrypted;
     let entry = NewEntry {
         mail_from: tx.mail_from.clone(),
         message_id: message_id.clone(),
-        received_from: received_from.clone(),
+        received_from: tx.received_from.clone(),
         parts: copies
             .into_iter()
             .map(|c| NewPart {
@@ -114,9 +161,9 @@ fn accept(g: &Gateway, tx: &Transaction, data: &[u8]) -> Verdict {
     let id = match g.spool.store(entry, now) {
         Ok(id) => id,
         Err(e) => {
-            tracing::error!(peer = %tx.peer, error = %e, "cannot spool a message; answered 451");
+            tracing::error!(peer = %tx.peer, error = %e, "cannot spool a message; not accepted");
             Metrics::inc(&g.metrics.temp_failed);
-            return Verdict::TempFailed {
+            return Accepted::TempFailed {
                 text: "Message could not be queued, try again later".into(),
             };
         }
@@ -131,16 +178,14 @@ fn accept(g: &Gateway, tx: &Transaction, data: &[u8]) -> Verdict {
         Metrics::add(&g.metrics.recipients_rejected, rejected.len() as u64);
         bounce_rejected(g, &id.to_string(), tx, data, message_id, &rejected, now);
     }
-    Verdict::Accepted {
-        queue_id: id.to_string(),
-    }
+    Accepted::Stored(id)
 }
 
 /// Spools a notification to the sender for the recipients a rule refused.
 fn bounce_rejected(
     g: &Gateway,
     queue_id: &str,
-    tx: &Transaction,
+    tx: &Incoming,
     data: &[u8],
     message_id: Option<String>,
     rejected: &[(String, String)],
@@ -185,20 +230,46 @@ fn bounce_rejected(
     }
 }
 
+/// [`accept`] on a blocking thread.
+pub async fn accept_async(g: &Arc<Gateway>, incoming: Incoming, data: Vec<u8>) -> Accepted {
+    let g = g.clone();
+    tokio::task::spawn_blocking(move || accept(&g, &incoming, &data))
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "message processing stopped; not accepted");
+            Accepted::TempFailed {
+                text: "Message could not be processed, try again later".into(),
+            }
+        })
+}
+
+/// Records that the client has its answer and wakes the delivery scheduler (blocking: a
+/// small rename).
+pub fn acknowledge(g: &Gateway, id: &QueueId) {
+    if let Err(e) = g.spool.acknowledge(id) {
+        tracing::warn!(queue_id = %id, error = %e, "cannot record that the client has its answer");
+    }
+    g.wake.notify_one();
+}
+
 /// The gateway behind an `Arc`, as the SMTP server wants it.
 pub struct SharedGateway(pub Arc<Gateway>);
 
 impl Handler for SharedGateway {
     async fn deliver(&self, tx: Transaction, data: Vec<u8>) -> Verdict {
-        let g = self.0.clone();
-        tokio::task::spawn_blocking(move || accept(&g, &tx, &data))
-            .await
-            .unwrap_or_else(|e| {
-                tracing::error!(error = %e, "message processing stopped; answered 451");
-                Verdict::TempFailed {
-                    text: "Message could not be processed, try again later".into(),
-                }
-            })
+        let incoming = Incoming {
+            received_from: format!("{} [{}]", tx.helo, tx.peer.ip()),
+            mail_from: tx.mail_from,
+            recipients: tx.recipients,
+            peer: tx.peer.ip(),
+        };
+        match accept_async(&self.0, incoming, data).await {
+            Accepted::Stored(id) => Verdict::Accepted {
+                queue_id: id.to_string(),
+            },
+            Accepted::Rejected { text } => Verdict::Rejected { text },
+            Accepted::TempFailed { text } => Verdict::TempFailed { text },
+        }
     }
 
     fn acknowledged(&self, queue_id: &str) {
@@ -206,11 +277,6 @@ impl Handler for SharedGateway {
         let g = self.0.clone();
         // A small rename off the async threads; the entry becomes due for relaying once
         // acknowledged, so the scheduler is woken afterwards.
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = g.spool.acknowledge(&id) {
-                tracing::warn!(queue_id = %id, error = %e, "cannot record that 250 was sent");
-            }
-            g.wake.notify_one();
-        });
+        tokio::task::spawn_blocking(move || acknowledge(&g, &id));
     }
 }

@@ -37,7 +37,43 @@ pub struct Metrics {
     pub deferred: AtomicU64,
     /// Copies given up on (a delivery status notification went to the sender).
     pub bounced: AtomicU64,
+    /// Internal recipients who got our protected mail decrypted.
+    pub transport_decrypted: AtomicU64,
+    /// Internal recipients the key service refused transport decryption for.
+    pub transport_refused: AtomicU64,
+    /// Internal recipients whose transport decryption failed (key service unreachable, too
+    /// slow, or a damaged answer).
+    pub transport_failed: AtomicU64,
+    /// Replies accepted by the reply endpoint.
+    pub replies_accepted: AtomicU64,
+    /// Replies refused, per error code ([`REPLY_CODES`]; others count as `other`).
+    pub replies_refused: [AtomicU64; REPLY_CODES.len()],
 }
+
+/// The error codes of the reply endpoint counted in `sealpost_gateway_replies_total`; the last,
+/// `other`, counts any code not listed.
+pub const REPLY_CODES: [&str; 20] = [
+    "bad_request",
+    "missing_client_header",
+    "unsupported_media_type",
+    "bad_envelope",
+    "recipients_mismatch",
+    "too_large",
+    "key_service_unavailable",
+    "unavailable",
+    "rejected",
+    "not_signed_in",
+    "not_a_recipient",
+    "right_not_granted",
+    "recipients_not_allowed",
+    "sender_mismatch",
+    "reply_policy_invalid",
+    "revoked",
+    "expired",
+    "malformed_license",
+    "unknown_key",
+    "other",
+];
 
 impl Metrics {
     /// Adds one to `c`.
@@ -48,6 +84,15 @@ impl Metrics {
     /// Adds `n` to `c`.
     pub fn add(c: &AtomicU64, n: u64) {
         c.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts a reply refused with `code`.
+    pub fn reply_refused(&self, code: &str) {
+        let i = REPLY_CODES
+            .iter()
+            .position(|c| *c == code)
+            .unwrap_or(REPLY_CODES.len() - 1);
+        Metrics::inc(&self.replies_refused[i]);
     }
 
     /// The exposition text; `queue` is the number of copies waiting in the spool.
@@ -94,6 +139,37 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "sealpost_gateway_{name}_total {}",
+                c.load(Ordering::Relaxed)
+            );
+        }
+        out.push_str(
+            "# HELP sealpost_gateway_transport_decryptions_total Transport decryptions per internal recipient, by result.\n\
+             # TYPE sealpost_gateway_transport_decryptions_total counter\n",
+        );
+        for (result, c) in [
+            ("decrypted", &self.transport_decrypted),
+            ("refused", &self.transport_refused),
+            ("failed", &self.transport_failed),
+        ] {
+            let _ = writeln!(
+                out,
+                "sealpost_gateway_transport_decryptions_total{{result=\"{result}\"}} {}",
+                c.load(Ordering::Relaxed)
+            );
+        }
+        out.push_str(
+            "# HELP sealpost_gateway_replies_total Requests to the reply endpoint, by result and error code.\n\
+             # TYPE sealpost_gateway_replies_total counter\n",
+        );
+        let _ = writeln!(
+            out,
+            "sealpost_gateway_replies_total{{result=\"accepted\"}} {}",
+            self.replies_accepted.load(Ordering::Relaxed)
+        );
+        for (code, c) in REPLY_CODES.iter().zip(&self.replies_refused) {
+            let _ = writeln!(
+                out,
+                "sealpost_gateway_replies_total{{result=\"refused\",code=\"{code}\"}} {}",
                 c.load(Ordering::Relaxed)
             );
         }

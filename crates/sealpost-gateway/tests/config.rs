@@ -190,3 +190,92 @@ fn the_committed_examples_load() {
     let text = format!("[gateway]\nnext_hop = \"file:///tmp/box\"\ntenant = \"t\"\n{rules}");
     load_str(&text, &root).expect("the demo configuration loads");
 }
+
+#[test]
+fn the_reply_endpoint_and_key_service_keys() {
+    let text = format!(
+        "[gateway]\nnext_hop = \"smtp://h:1\"\ntenant = \"t\"\n\
+         reply_listen = \"127.0.0.1:8090\"\nreply_from = \"noreply@acme.example\"\n\
+         reply_allowed_origins = [\"https://portal.acme.example/\", \"http://127.0.0.1:8080\"]\n\
+         reply_max_bytes = \"10MB\"\nkey_service_url = \"https://keys.acme.example/\"\n\
+         key_service_token_file = \"gateway.token\"\nreply_trust_forwarded_for = true\n{RULES}"
+    );
+    let g = load_str(&text, Path::new("/cfg")).expect("loads").gateway;
+    let r = g.reply.expect("the reply endpoint is on");
+    assert_eq!(r.listen.to_string(), "127.0.0.1:8090");
+    assert_eq!(r.from, "noreply@acme.example");
+    assert_eq!(
+        r.allowed_origins,
+        ["https://portal.acme.example", "http://127.0.0.1:8080"]
+    );
+    assert_eq!(r.max_bytes, 10 * 1024 * 1024);
+    assert!(r.trust_forwarded_for);
+    assert_eq!(
+        g.key_service_url.as_deref(),
+        Some("https://keys.acme.example")
+    );
+    assert_eq!(
+        g.key_service_token_file.as_deref(),
+        Some(Path::new("/cfg/gateway.token"))
+    );
+
+    // Without reply_listen: no endpoint; the key service keys alone are for transport
+    // decryption; the default body limit is 36 MiB.
+    let text = format!("[gateway]\nnext_hop = \"smtp://h:1\"\ntenant = \"t\"\n{RULES}");
+    let g = load_str(&text, Path::new("/cfg")).unwrap().gateway;
+    assert!(g.reply.is_none() && g.key_service_url.is_none());
+    let text = format!(
+        "[gateway]\nnext_hop = \"smtp://h:1\"\ntenant = \"t\"\nreply_listen = \"127.0.0.1:8090\"\n\
+         reply_from = \"n@acme.example\"\nkey_service_token_file = \"t\"\n{RULES}"
+    );
+    let r = load_str(&text, Path::new("/cfg"))
+        .unwrap()
+        .gateway
+        .reply
+        .unwrap();
+    assert_eq!(r.max_bytes, 36 * 1024 * 1024);
+    assert!(!r.trust_forwarded_for);
+    assert!(r.allowed_origins.is_empty());
+}
+
+#[test]
+fn reply_key_mistakes_are_placed() {
+    let text = r#"[gateway]
+next_hop = "smtp://h:1"
+tenant = "t"
+reply_listen = "everywhere"
+reply_from = "not an address"
+reply_allowed_origins = ["https://portal.acme.example/open", "portal.acme.example"]
+reply_max_bytes = "lots"
+key_service_url = "ftp://keys.acme.example"
+"#;
+    let errors = load_str(&format!("{text}{RULES}"), Path::new("/cfg")).expect_err("refused");
+    let shown: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    let at = |line: usize, column: usize, needle: &str| {
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.line == line && e.column == column && e.message.contains(needle)),
+            "no error at {line}:{column} containing {needle:?} in {shown:#?}"
+        );
+    };
+    at(4, 16, "reply_listen");
+    at(4, 16, "key_service_token_file");
+    at(5, 14, "reply_from");
+    at(6, 26, "reply_allowed_origins");
+    at(6, 62, "reply_allowed_origins");
+    at(7, 19, "reply_max_bytes");
+    at(8, 19, "key_service_url");
+
+    // reply_listen needs reply_from.
+    let text = format!(
+        "[gateway]\nnext_hop = \"smtp://h:1\"\ntenant = \"t\"\nreply_listen = \"127.0.0.1:1\"\n\
+         key_service_token_file = \"t\"\n{RULES}"
+    );
+    let e = load_str(&text, Path::new(".")).expect_err("refused");
+    assert!(
+        e.iter()
+            .any(|e| e.line == 4 && e.message.contains("reply_from")),
+        "{e:?}"
+    );
+}

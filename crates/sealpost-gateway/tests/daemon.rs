@@ -112,6 +112,7 @@ impl Gateway {
                 key_service_url: "https://keys.acme.example".into(),
                 license_key: k.license.public_key(),
                 signing_key: k.signing.clone(),
+                verifying_keys: vec![k.signing.verifying_key()],
                 wrapper: WrapperSettings {
                     organization: "Acme".into(),
                     portal_url: "https://portal.acme.example/".into(),
@@ -120,12 +121,14 @@ impl Gateway {
                 },
             },
             broken_mime: loaded.gateway.broken_mime,
+            transport_decryption: false,
         };
         let c = clock.clone();
         let opts = Options {
             config: loaded.gateway,
             processor,
             clock: Arc::new(move || c.load(Ordering::SeqCst)),
+            key_service: None,
         };
         let (stop, rx) = watch::channel(false);
         let task = tokio::spawn(async move {

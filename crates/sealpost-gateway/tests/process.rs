@@ -90,6 +90,7 @@ fn processor(t: &Tenant, rules: &str, broken_mime: BrokenMime, show_subject: boo
             key_service_url: "https://keys.acme.example".into(),
             license_key: t.license.public_key(),
             signing_key: t.signing.clone(),
+            verifying_keys: vec![t.signing.verifying_key()],
             wrapper: WrapperSettings {
                 organization: "Acme".into(),
                 portal_url: "https://portal.acme.example/open".into(),
@@ -98,6 +99,7 @@ fn processor(t: &Tenant, rules: &str, broken_mime: BrokenMime, show_subject: boo
             },
         },
         broken_mime,
+        transport_decryption: false,
     }
 }
 
@@ -147,6 +149,7 @@ fn deliver(p: Processed) -> (Vec<Copy>, Vec<(String, String)>, Vec<String>) {
             copies,
             rejected,
             summary,
+            ..
         } => (copies, rejected, summary),
         Processed::RejectAll { text } => panic!("unexpected RejectAll: {text}"),
     }

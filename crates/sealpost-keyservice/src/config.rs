@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::daemon::DEFAULT_OUTBOX_RETENTION_SECS;
 use crate::delivery::{DEFAULT_FROM, DeliveryConfig, SmtpSettings};
+use crate::oidc::{OidcProvider, OidcProviderToml, check_providers};
 use crate::otp::OtpLimits;
 use crate::service::Limits;
 use crate::session::SessionLimits;
@@ -77,6 +78,10 @@ pub struct KeyServiceToml {
     pub smtp_give_up_secs: Option<i64>,
     /// Seconds after which outbox mail is deleted whatever its state (default 7 days).
     pub outbox_retention_secs: Option<i64>,
+    /// OpenID Connect providers recipients may sign in with (`[[keyservice.oidc]]`,
+    /// docs/oidc.md).
+    #[serde(default)]
+    pub oidc: Vec<OidcProviderToml>,
 }
 
 /// Reads the `[keyservice]` table of a config file (absent table: all defaults).
@@ -141,6 +146,12 @@ impl KeyServiceToml {
 }
 
 impl KeyServiceToml {
+    /// The OpenID Connect providers, checked; a relative `client_secret_file` is read from
+    /// `base`, or the current directory (as every path of the file). Every problem is listed.
+    pub fn oidc_providers(&self, base: Option<&Path>) -> Result<Vec<OidcProvider>, Vec<String>> {
+        check_providers(&self.oidc, base)
+    }
+
     /// The delivery settings if `smtp_url` is set, checked; every problem is listed.
     pub fn delivery(&self) -> Result<Option<DeliveryConfig>, Vec<String>> {
         let mut errors = Vec::new();

@@ -12,7 +12,8 @@ use crate::clock::SystemClock;
 use crate::config::KEK_ENV;
 use crate::delivery::{DeliveryConfig, DeliveryConfigError, DeliveryWorker};
 use crate::http::{HttpConfig, router, serve};
-use crate::service::{Entropy, KeyService, Limits, TenantImport};
+use crate::oidc::OidcProvider;
+use crate::service::{Entropy, KeyService, Limits, OidcProviders, TenantImport};
 use crate::store::Store;
 
 /// Everything `sealpost serve` decided from its flags and config file.
@@ -37,6 +38,8 @@ pub struct RunOptions {
     pub delivery: Option<DeliveryConfig>,
     /// Outbox mail older than this is deleted whatever its state (seconds).
     pub outbox_retention_secs: i64,
+    /// OpenID Connect providers (`[[keyservice.oidc]]`); empty: passcodes only.
+    pub oidc: Vec<OidcProvider>,
 }
 
 /// How long outbox mail is kept at most by default: 7 days.
@@ -63,6 +66,9 @@ pub enum RunError {
     /// The SMTP settings cannot be used.
     #[error("{0}")]
     Delivery(#[from] DeliveryConfigError),
+    /// The OpenID Connect client could not be set up.
+    #[error("{0}")]
+    Oidc(String),
 }
 
 /// Opens the store named by the options.
@@ -149,8 +155,9 @@ pub async fn build(opts: &mut RunOptions) -> Result<Arc<KeyService>, RunError> {
         opts.kek_file.as_deref(),
         opts.database_url.is_none(),
     )?;
-    let service =
+    let mut service =
         KeyService::new(store, Arc::new(SystemClock), Entropy::Os, kek, opts.limits).await?;
+    service.set_oidc(OidcProviders::new(std::mem::take(&mut opts.oidc)).map_err(RunError::Oidc)?);
     for t in std::mem::take(&mut opts.tenants) {
         let id = t.tenant_id.clone();
         service
@@ -195,7 +202,7 @@ pub async fn run(mut opts: RunOptions) -> Result<(), RunError> {
 
 /// Every ten minutes, deletes expired sessions and passcode challenges (challenges are kept
 /// a day, so the hourly limits still see them), and outbox mail that is delivered, given up,
-/// a decoy, or older than `outbox_retention_secs`.
+/// a decoy, or older than `outbox_retention_secs`, and OpenID sign-in flows a day past expiry.
 fn spawn_purge(service: Arc<KeyService>, outbox_retention_secs: i64) {
     use crate::clock::Clock;
     tokio::spawn(async move {
@@ -218,6 +225,11 @@ fn spawn_purge(service: Arc<KeyService>, outbox_retention_secs: i64) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(rows = n, "purged settled and old outbox mail"),
                 Err(e) => tracing::warn!(error = %e, "purge of the outbox failed"),
+            }
+            match service.store().delete_expired_oidc_flows(now).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, "purged expired OpenID sign-in flows"),
+                Err(e) => tracing::warn!(error = %e, "purge of OpenID sign-in flows failed"),
             }
         }
     });

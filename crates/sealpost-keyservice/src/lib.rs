@@ -18,6 +18,7 @@ pub mod config;
 pub mod daemon;
 pub mod delivery;
 pub mod http;
+pub mod oidc;
 pub mod otp;
 pub mod ratelimit;
 pub mod service;

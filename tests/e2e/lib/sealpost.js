@@ -203,6 +203,41 @@ async function checkPage(page, name) {
   await screenshots(page, name);
 }
 
+/**
+ * Mail the gateway delivered (through Postfix, into the SMTP sink scripts/e2e.sh started) to
+ * `address`: [{ data: Buffer, meta: {mail_from, rcpt_tos, ...} }] in arrival order.
+ */
+function delivered(address) {
+  const dir = env('SEALPOST_E2E_MAILBOXES');
+  return fs.readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => ({
+      meta: JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')),
+      data: fs.readFileSync(path.join(dir, f.replace(/\.json$/, '.eml'))),
+    }))
+    .filter((m) => m.meta.rcpt_tos.map((r) => r.toLowerCase()).includes(address.toLowerCase()));
+}
+
+/** Waits until a delivered mail to `address` satisfies `pred` (default: any); returns it. */
+async function waitForDelivery(address, pred = () => true, { timeoutMs = 30_000 } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const hit = delivered(address).find((m) => pred(m.data.toString('utf8'), m));
+    if (hit) return hit;
+    if (Date.now() > deadline) throw new Error(`no matching mail delivered to ${address} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** The value of the first header field `name` of a raw mail (unfolded), or null. */
+function headerOf(raw, name) {
+  const head = raw.split(/\r?\n\r?\n/, 1)[0].replace(/\r?\n[ \t]+/g, ' ');
+  const re = new RegExp(`^${name}:[ \\t]*(.*)$`, 'im');
+  const m = head.match(re);
+  return m ? m[1].trim() : null;
+}
+
 /** An admin token for the e2e tenant. */
 function adminToken() {
   return sealpost(['admin', 'token', 'create', '--data', E.data(), '--tenant-id', 'example.com']).toString('utf8').trim();
@@ -211,4 +246,5 @@ function adminToken() {
 module.exports = {
   E, sealpost, makeMail, encrypt, messageHtml, envelopeOf, inspect, tempDir, tempFile, passcodeFor, signIn,
   openMessageHtml, fragmentUrl, expectAccessible, screenshots, checkPage, adminToken,
+  delivered, waitForDelivery, headerOf,
 };

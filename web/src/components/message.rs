@@ -1,12 +1,15 @@
 //! The open message (`message-view`): header fields, bodies (text in `body-text`, HTML in the
 //! sandboxed `body-html-frame`), `load-remote`, attachments with `attachment-download` only
 //! with the export right, the `dnf-banner`, and nested messages (`nested-message`), shown
-//! recursively.
+//! recursively. Above it: Reply, Reply all and Forward (`reply-actions`), the composer
+//! (`compose`) while one is open, and the notice after sending (`compose-success`), from
+//! [`super::compose`].
 
 use std::sync::Arc;
 
 use leptos::prelude::*;
 
+use super::compose::{ComposePage, ReplyActions, SentNotice};
 use crate::app::{self, Ctx};
 use crate::browser;
 use crate::open::DecryptPath;
@@ -38,6 +41,7 @@ pub fn MessagePage() -> impl IntoView {
         .map(|s| s.email)
         .unwrap_or_default();
     let no_copy = rights.as_ref().is_some_and(|r| !r.copy);
+    let composing = Memo::new(move |_| ctx.draft.with(|d| d.as_ref().map(|d| d.kind)));
     view! {
         <div class="toolbar">
             <p class="muted">"Signed in as " <strong data-testid="signed-in-as">{email}</strong></p>
@@ -46,6 +50,11 @@ pub fn MessagePage() -> impl IntoView {
                 <button class="secondary" on:click=move |_| app::sign_out(ctx)>"Sign out"</button>
             </div>
         </div>
+        <SentNotice/>
+        {move || match composing.get() {
+            Some(kind) => view! { <ComposePage kind=kind/> }.into_any(),
+            None => view! { <ReplyActions/> }.into_any(),
+        }}
         {banner.map(|(title, text)| view! {
             <aside class="dnf-banner" data-testid="dnf-banner" aria-labelledby="dnf-title">
                 <h2 id="dnf-title">{title}</h2>

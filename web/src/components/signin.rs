@@ -1,6 +1,7 @@
 //! Before the message opens: the verified sender card (`sender`, `organization`,
 //! `reference`) and sign-in by one-time passcode (`email-input`, `send-code`, `code-input`,
-//! `verify-code`, `signin-error`, `signed-in-as`).
+//! `verify-code`, `signin-error`, `signed-in-as`) or, beside it, with the tenant's OpenID
+//! Connect providers (`oidc-providers`, one `oidc-button` each with `data-provider`).
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -50,7 +51,7 @@ pub fn SignInPage() -> impl IntoView {
         } else if ctx.challenge.get().is_some() {
             view! { <CodeForm/> }.into_any()
         } else {
-            view! { <EmailForm/> }.into_any()
+            view! { <EmailForm/> <ProviderButtons/> }.into_any()
         }
     };
     view! {
@@ -91,6 +92,46 @@ fn EmailForm() -> impl IntoView {
                 </button>
             </div>
         </form>
+    }
+}
+
+/// "Sign in with <provider>" buttons, when the tenant info lists providers.
+#[component]
+fn ProviderButtons() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    move || {
+        let providers = ctx
+            .tenant
+            .get()
+            .map(|t| t.oidc_providers)
+            .unwrap_or_default();
+        (!providers.is_empty()).then(|| {
+            let buttons = providers
+                .into_iter()
+                .map(|p| {
+                    let label = format!("Sign in with {}", p.display_name);
+                    let id = p.id.clone();
+                    view! {
+                        <button
+                            type="button"
+                            class="secondary oidc-button"
+                            data-testid="oidc-button"
+                            data-provider=id
+                            disabled=move || ctx.busy.get()
+                            on:click=move |_| crate::oidc::sign_in_with(ctx, p.clone())
+                        >
+                            {label}
+                        </button>
+                    }
+                })
+                .collect_view();
+            view! {
+                <div class="oidc" data-testid="oidc-providers">
+                    <p class="or">"Or sign in with an account that uses this address:"</p>
+                    {buttons}
+                </div>
+            }
+        })
     }
 }
 

@@ -1,8 +1,9 @@
 //! `sealpost gateway`: run the mail gateway, and `sealpost queue list|retry|delete`: its spool,
 //! for operators.
 //!
-//! This module reads the configuration and the tenant directory and prints; the gateway itself
-//! (SMTP, rules, encryption, spool, relay) is `sealpost-gateway`'s.
+//! This module reads the configuration, the tenant directory and the gateway token file, and
+//! prints; the gateway itself (SMTP, rules, encryption, spool, relay, the reply endpoint,
+//! transport decryption) is `sealpost-gateway`'s.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 use sealpost_gateway::config::{self, ConfigError, Destination, Loaded};
 use sealpost_gateway::daemon::{Options, run};
 use sealpost_gateway::handler::system_clock;
+use sealpost_gateway::keyservice::{self, GatewayToken, KeyServiceClient};
 use sealpost_gateway::process::{Processor, Protector};
 use sealpost_gateway::spool::{QueueId, Spool};
 
@@ -132,18 +134,23 @@ pub fn run_cmd(a: Args) -> CliResult<()> {
         key_service_url: tenant.settings.key_service_url.clone(),
         license_key: tenant.license_public_key()?,
         signing_key: tenant.signing_key()?,
+        verifying_keys: tenant.verifying_keys()?,
         wrapper: tenant.wrapper_settings(),
     };
+    let transport_decryption = tenant.settings.transport_decryption;
+    let key_service = key_service_client(&a.config, &gateway, &tenant, transport_decryption)?;
     let processor = Processor {
         rules,
         protector,
         broken_mime: gateway.broken_mime,
+        transport_decryption,
     };
     init_logging();
     let opts = Options {
         config: gateway,
         processor,
         clock: system_clock(),
+        key_service,
     };
     runtime()?.block_on(run(opts)).map_err(|e| {
         CliError::new(
@@ -151,6 +158,57 @@ pub fn run_cmd(a: Args) -> CliResult<()> {
             "see the log lines above; `sealpost gateway --help` lists the options",
         )
     })
+}
+
+/// The key service client, when the reply endpoint or transport decryption needs one: the
+/// token from `key_service_token_file`, the URL from `key_service_url` or the tenant's.
+fn key_service_client(
+    config: &Path,
+    gateway: &sealpost_gateway::config::GatewayConfig,
+    tenant: &Tenant,
+    transport_decryption: bool,
+) -> CliResult<Option<KeyServiceClient>> {
+    let needed = gateway.reply.is_some() || transport_decryption;
+    let Some(file) = &gateway.key_service_token_file else {
+        if transport_decryption {
+            return Err(CliError::new(
+                format!(
+                    "{}/tenant.toml enables transport_decryption, but {} has no key_service_token_file",
+                    tenant.dir.display(),
+                    config.display()
+                ),
+                "create a token with `sealpost admin token create --role gateway`, save it to a file and set [gateway] key_service_token_file",
+            ));
+        }
+        return Ok(None);
+    };
+    if !needed {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        CliError::new(
+            format!("cannot read key_service_token_file {}: {e}", file.display()),
+            "create it with `sealpost admin token create --role gateway` (the token alone, one line)",
+        )
+    })?;
+    let token = GatewayToken::new(&text).ok_or_else(|| {
+        CliError::new(
+            format!("{} does not hold a token", file.display()),
+            "write the token printed by `sealpost admin token create --role gateway` into it",
+        )
+    })?;
+    let url = gateway
+        .key_service_url
+        .clone()
+        .unwrap_or_else(|| tenant.settings.key_service_url.clone());
+    KeyServiceClient::new(&url, token, keyservice::REQUEST_TIMEOUT)
+        .map(Some)
+        .map_err(|e| {
+            CliError::new(
+                e.to_string(),
+                "set [gateway] key_service_url to the key service's http(s) base URL",
+            )
+        })
 }
 
 fn open_spool(a: &SpoolArg) -> CliResult<Spool> {

@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 
 use sealpost_keyservice::daemon::{load_kek, open_store};
-use sealpost_keyservice::service::{Entropy, KeyService, Limits, TenantImport, TenantSettings};
+use sealpost_keyservice::service::{
+    Entropy, KeyService, Limits, TenantImport, TenantSettings, TokenRole,
+};
 use sealpost_keyservice::store::{DeliveryState, OutboxEntry};
 
 use super::write_stdout;
@@ -80,10 +82,31 @@ pub fn tenant_import(t: &Tenant) -> CliResult<TenantImport> {
             domains: t.settings.domains.clone(),
             allowed_origins: vec![origin],
             branding: Default::default(),
+            reply_url: reply_url(t)?,
+            transport_decryption: t.settings.transport_decryption,
         },
         license_keys,
         signing_keys,
     })
+}
+
+/// The tenant's `reply_url`, checked to be an http(s) URL, without a trailing slash.
+fn reply_url(t: &Tenant) -> CliResult<Option<String>> {
+    let Some(value) = &t.settings.reply_url else {
+        return Ok(None);
+    };
+    match url::Url::parse(value) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+            Ok(Some(u.to_string().trim_end_matches('/').to_string()))
+        }
+        _ => Err(CliError::new(
+            format!(
+                "{}: reply_url {value:?} is not an http(s) URL",
+                t.dir.join(crate::tenant::SETTINGS_FILE).display()
+            ),
+            "set reply_url in tenant.toml to the gateway's reply endpoint, e.g. reply_url = \"https://mail.example.com:8090\", or remove it",
+        )),
+    }
 }
 
 async fn open(d: &DataArgs) -> CliResult<KeyService> {
@@ -148,18 +171,40 @@ pub struct TokenCreateArgs {
     #[command(flatten)]
     pub data: DataArgs,
     /// Tenant id the token administers.
-    #[arg(long = "tenant-id", value_name = "ID")]
+    #[arg(long = "tenant-id", visible_alias = "tenant", value_name = "ID")]
     pub tenant_id: String,
     /// A note saying who or what uses the token.
     #[arg(long, default_value = "cli")]
     pub label: String,
+    /// What the token may call: `admin` (revoke, audit) or `gateway` (the mail gateway's
+    /// reply authorization and transport decryption); each is refused by the other's endpoints.
+    #[arg(long, value_enum, default_value_t = Role::Admin)]
+    pub role: Role,
+}
+
+/// The role of a new token.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Revocation and audit (`/v1/admin/*`).
+    Admin,
+    /// The mail gateway (`/v1/gateway/*`).
+    Gateway,
+}
+
+impl From<Role> for TokenRole {
+    fn from(r: Role) -> TokenRole {
+        match r {
+            Role::Admin => TokenRole::Admin,
+            Role::Gateway => TokenRole::Gateway,
+        }
+    }
 }
 
 /// Runs `admin token create`: prints the token once; only its hash is stored.
 pub fn token_create(a: TokenCreateArgs) -> CliResult<()> {
     let token = runtime()?.block_on(async {
         let svc = open(&a.data).await?;
-        svc.create_admin_token(&a.tenant_id, &a.label)
+        svc.create_token(&a.tenant_id, &a.label, a.role.into())
             .await
             .map_err(|e| {
                 CliError::new(

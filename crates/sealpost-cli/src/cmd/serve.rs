@@ -74,6 +74,9 @@ pub fn run_cmd(a: Args) -> CliResult<()> {
     let outbox_retention_secs = file
         .outbox_retention()
         .map_err(|errs| config_error(&errs))?;
+    let oidc = file
+        .oidc_providers(None)
+        .map_err(|errs| config_error(&errs))?;
     let mut tenant_dirs = file.tenants.clone();
     tenant_dirs.extend(a.tenants.iter().cloned());
     let tenants = tenant_dirs
@@ -103,6 +106,7 @@ pub fn run_cmd(a: Args) -> CliResult<()> {
         tenants,
         delivery,
         outbox_retention_secs,
+        oidc,
     };
     init_logging();
     runtime()?.block_on(run(opts)).map_err(|e| {

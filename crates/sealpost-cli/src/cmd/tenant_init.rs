@@ -29,6 +29,13 @@ pub struct Args {
     /// Show original subjects on wrapper mails and in envelope headers.
     #[arg(long)]
     pub show_subject: bool,
+    /// Base URL of the gateway's encrypted-reply endpoint (its `reply_listen`); without it
+    /// recipients cannot send encrypted replies.
+    #[arg(long, value_name = "URL")]
+    pub reply_url: Option<String>,
+    /// Let the gateway decrypt protected mail for the organization's own recipients.
+    #[arg(long)]
+    pub transport_decryption: bool,
 }
 
 /// Checks a mail domain: dot-separated labels of letters, digits and hyphens.
@@ -73,6 +80,14 @@ pub fn run(a: Args) -> CliResult<()> {
         .trim_end_matches('/')
         .to_string();
     let portal_url = check_url("--portal-url", &a.portal_url)?;
+    let reply_url = match &a.reply_url {
+        Some(u) => Some(
+            check_url("--reply-url", u)?
+                .trim_end_matches('/')
+                .to_string(),
+        ),
+        None => None,
+    };
     let mut rng = os_rng();
     let license = LicenseSecretKey::generate(&mut rng);
     let signing = SigningKey::generate(&mut rng);
@@ -86,6 +101,8 @@ pub fn run(a: Args) -> CliResult<()> {
         show_subject: a.show_subject,
         replacement_subject: format!("Encrypted message from {name}"),
         default_template: sealpost_core::policy::ENCRYPT_ONLY.to_string(),
+        reply_url,
+        transport_decryption: a.transport_decryption,
         license_keys: vec![KeyEntry {
             id: license.public_key().key_id().to_string(),
             public: license.public_key().to_base64(),

@@ -316,3 +316,107 @@ fn two_instances_share_one_postgres() {
         "{refused}"
     );
 }
+
+/// `admin token create --role gateway` and the tenant's reply settings, end to end: the
+/// tenant's `reply_url` in tenant info, a gateway token that the gateway endpoints accept and
+/// the admin endpoints refuse (and the reverse), transport decryption as tenant.toml sets it,
+/// and a bad `reply_url` refused by `tenant add`.
+#[test]
+fn gateway_tokens_and_reply_settings() {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let dir = tempfile::tempdir().unwrap();
+    let d = |p: &str| dir.path().join(p).to_string_lossy().into_owned();
+    let settings = [
+        "--reply-url",
+        "http://127.0.0.1:8090/",
+        "--transport-decryption",
+    ];
+    crate::common::tenant(&dir, "tenant", "example.com", &settings);
+    let kek = b64.encode([8u8; 32]);
+    let env = [("SEALPOST_KEK", kek.as_str())];
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let data = d("data");
+    let args = [
+        "serve",
+        "--data",
+        &data,
+        "--tenant",
+        &d("tenant"),
+        "--listen",
+        &listen,
+    ];
+    let _server = start_serve(&args, &kek, port);
+    let info = get(port, "/v1/tenants/example.com").unwrap();
+    assert!(
+        info.contains("\"reply_url\":\"http://127.0.0.1:8090\""),
+        "{info}"
+    );
+
+    let create = |extra: &[&str]| {
+        let mut args = vec!["admin", "token", "create", "--data", &data];
+        args.extend_from_slice(extra);
+        ok_env(&args, &env).trim().to_string()
+    };
+    let gateway = create(&["--tenant", "example.com", "--role", "gateway"]);
+    let admin = create(&["--tenant-id", "example.com"]);
+    assert!(gateway.starts_with("spg_"), "{gateway}");
+    assert!(admin.starts_with("spa_"), "{admin}");
+    let args = [
+        "admin",
+        "token",
+        "create",
+        "--data",
+        &data,
+        "--tenant",
+        "example.com",
+    ];
+    let usage = crate::common::sealpost(&[&args[..], &["--role", "root"]].concat(), b"");
+    assert_eq!(usage.code, Some(2), "{}", usage.stderr);
+    assert!(usage.stderr.contains("--role"), "{}", usage.stderr);
+
+    let wrapper = ok(
+        &["encrypt", "--tenant", &d("tenant")],
+        b"From: alice@example.com\nTo: dave@example.com, bob@gmail.com\nSubject: s\n\nbody\n",
+    );
+    let envelope = sealpost_core::mail::extract_envelope(&wrapper).unwrap();
+    let e = sealpost_core::Envelope::parse(&envelope).unwrap();
+    let client = sealpost_core::rewrap::ClientSecretKey::derive(&[9u8; 32]);
+    let body = serde_json::json!({
+        "recipient": "dave@example.com",
+        "header": b64.encode(e.header_bytes()),
+        "license": b64.encode(e.license()),
+        "client_public_key": b64.encode(client.public_key().to_bytes()),
+    });
+    let transport = "/v1/gateway/transport/rewrap";
+    let (status, answer) = post(port, transport, Some(&gateway), &body);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["email"], "dave@example.com");
+    let (status, answer) = post(port, transport, Some(&admin), &body);
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    let id = e.header().message_id.to_hex();
+    let url = format!("http://{listen}");
+    let err = fails(&["revoke", "--url", &url, "--token", &gateway, &id], b"");
+    assert!(err.contains("401"), "{err}");
+    ok(&["revoke", "--url", &url, "--token", &admin, &id], b"");
+
+    // A reply_url that is not an http(s) URL is refused with the file and the fix.
+    let toml = dir.path().join("tenant/tenant.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    assert!(
+        text.contains("reply_url = \"http://127.0.0.1:8090\""),
+        "{text}"
+    );
+    assert!(text.contains("transport_decryption = true"), "{text}");
+    let bad = text.replace("http://127.0.0.1:8090", "ftp://mail.example.com");
+    std::fs::write(&toml, bad).unwrap();
+    let err = fails(&["tenant", "add", "--data", &data, &d("tenant")], b"");
+    assert!(
+        err.contains("reply_url") && err.contains("is not an http(s) URL"),
+        "{err}"
+    );
+}

@@ -68,6 +68,45 @@ fn tenant_init_writes_settings_and_private_keys() {
 }
 
 #[test]
+fn tenant_init_reply_url_and_transport_decryption() {
+    let tmp = TempDir::new().unwrap();
+    let plain = tenant(&tmp, "plain", "example.com", &[]);
+    let settings = std::fs::read_to_string(plain.join("tenant.toml")).unwrap();
+    assert!(!settings.contains("reply_url"), "{settings}");
+    assert!(
+        settings.contains("transport_decryption = false"),
+        "{settings}"
+    );
+    let extra = [
+        "--reply-url",
+        "https://mail.example.com:8090/",
+        "--transport-decryption",
+    ];
+    let dir = tenant(&tmp, "replies", "example.com", &extra);
+    let settings = std::fs::read_to_string(dir.join("tenant.toml")).unwrap();
+    assert!(
+        settings.contains("reply_url = \"https://mail.example.com:8090\""),
+        "{settings}"
+    );
+    assert!(
+        settings.contains("transport_decryption = true"),
+        "{settings}"
+    );
+    // tenant.toml files written before these settings existed still load.
+    let old: String = settings
+        .lines()
+        .filter(|l| !l.starts_with("reply_url") && !l.starts_with("transport_decryption"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(dir.join("tenant.toml"), old).unwrap();
+    let wrapper = crate::common::ok(
+        &["encrypt", "--tenant", s(&dir)],
+        b"From: a@example.com\nTo: b@example.org\nSubject: s\n\nbody\n",
+    );
+    assert!(!wrapper.is_empty());
+}
+
+#[test]
 fn tenant_init_refuses_to_overwrite() {
     let tmp = TempDir::new().unwrap();
     let dir = tenant(&tmp, "org", "example.com", &[]);
@@ -111,7 +150,7 @@ fn tenant_init_rejects_bad_domains_and_urls() {
         let err = fails(&["tenant", "init", "--dir", s(&dir), &arg], b"");
         assert!(err.contains("is not a mail domain"), "{domain:?}: {err}");
     }
-    for flag in ["--key-service-url", "--portal-url"] {
+    for flag in ["--key-service-url", "--portal-url", "--reply-url"] {
         for url in [
             "",
             "not a url",

@@ -18,6 +18,11 @@
 //! rules run on whatever can be read and an encrypted copy carries the original bytes as they
 //! came. Nothing here panics on any input.
 //!
+//! Mail that is already a Sealpost wrapper is never encrypted again ([`protected`]); when the
+//! tenant allows transport decryption and the wrapper is our own, verified, the result names
+//! the copies for internal recipients that may be decrypted ([`Decryptable`]) — the key
+//! service is asked by the caller, not here.
+//!
 //! This module does not speak SMTP, spool, relay or log: it returns [`Processed::Deliver`]'s
 //! `summary` lines (recipient, matched rule names, action; never subject or body text) for the
 //! caller to log. Key material stays inside `sealpost-core`: this module only hands the keys
@@ -27,10 +32,13 @@ use std::fmt;
 
 use sealpost_core::mail::{WrapperSettings, rfc5322};
 use sealpost_core::policy::normalize_address;
-use sealpost_core::{LicensePublicKey, SealError, SigningKey};
+use sealpost_core::{LicensePublicKey, SealError, SigningKey, VerifyingKey};
 use sealpost_rules::{Decision, MessageView, Outcome, RuleSet, Step, group};
 
 mod copies;
+pub mod protected;
+
+pub use protected::{Candidate, DECRYPTED_FIELD, Decryptable, MARKER_FIELD};
 
 /// The tenant's identity and keys, as needed to seal copies (public license key and signing
 /// key only: the gateway can encrypt but never decrypt).
@@ -44,6 +52,9 @@ pub struct Protector {
     pub license_key: LicensePublicKey,
     /// The tenant's signing key.
     pub signing_key: SigningKey,
+    /// Every signing public key of the tenant (active and retired): wrappers of our own that
+    /// verify with one of them count as already protected.
+    pub verifying_keys: Vec<VerifyingKey>,
     /// How wrapper mails look (organization name, portal URL, subject shown or replaced).
     pub wrapper: WrapperSettings,
 }
@@ -55,6 +66,7 @@ impl fmt::Debug for Protector {
             .field("key_service_url", &self.key_service_url)
             .field("license_key", &self.license_key)
             .field("signing_key", &self.signing_key)
+            .field("verifying_keys", &self.verifying_keys.len())
             .field("wrapper", &self.wrapper)
             .finish()
     }
@@ -82,6 +94,9 @@ pub struct Processor {
     pub protector: Protector,
     /// What to do with input that is not valid MIME.
     pub broken_mime: BrokenMime,
+    /// The tenant allows transport decryption (tenant.toml `transport_decryption`): plan it
+    /// for internal recipients of our own protected mail.
+    pub transport_decryption: bool,
 }
 
 /// One copy of the message for some of its recipients.
@@ -110,6 +125,9 @@ pub enum Processed {
         /// One line per recipient for the log: recipient, matched rules, action. Never
         /// subject or body text.
         summary: Vec<String>,
+        /// Our own protected mail whose internal recipients may get it decrypted (only with
+        /// [`Processor::transport_decryption`]).
+        decryptable: Option<Decryptable>,
     },
     /// Every recipient was rejected: answer `550 5.7.1 {text}`.
     RejectAll {
@@ -181,6 +199,14 @@ impl Processor {
         }
         let outcomes = self.rules.evaluate_all(&view, mail_from, recipients);
         let summary = outcomes.iter().map(summary_line).collect();
+        let protected = if is_broken {
+            None
+        } else {
+            protected::detect(raw, &self.protector)
+        };
+        let plan_decryption =
+            self.transport_decryption && protected.as_ref().is_some_and(|p| p.ours.is_some());
+        let mut candidates = Vec::new();
 
         // Deliver to recipients as they were spelled in RCPT TO (the first spelling of each).
         let spelled = |normalized: &str| -> String {
@@ -216,10 +242,34 @@ impl Processor {
             let to: Vec<String> = g.recipients.iter().map(|r| spelled(r)).collect();
             match &g.decision {
                 Decision::Reject { .. } => {}
-                Decision::Original => out.push(Copy {
+                Decision::Original => {
+                    if plan_decryption {
+                        let internal: Vec<(String, String)> = g
+                            .recipients
+                            .iter()
+                            .filter(|r| outcomes.iter().any(|o| &o.recipient == *r && o.internal))
+                            .map(|r| (spelled(r), r.clone()))
+                            .collect();
+                        if !internal.is_empty() {
+                            candidates.push(Candidate {
+                                copy: out.len(),
+                                recipients: internal,
+                                add_headers: g.add_headers.clone(),
+                            });
+                        }
+                    }
+                    out.push(Copy {
+                        recipients: to,
+                        data: source.original(&g.add_headers),
+                        label: "original".into(),
+                        encrypted: false,
+                    })
+                }
+                // Already protected: passed on as it is, never sealed twice.
+                Decision::Encrypt { .. } if protected.is_some() => out.push(Copy {
                     recipients: to,
                     data: source.original(&g.add_headers),
-                    label: "original".into(),
+                    label: "original (already protected)".into(),
                     encrypted: false,
                 }),
                 Decision::Encrypt {
@@ -244,10 +294,21 @@ impl Processor {
                 }
             }
         }
+        let decryptable = match protected {
+            Some(p) if plan_decryption && !candidates.is_empty() => {
+                p.ours.map(|envelope| Decryptable {
+                    envelope,
+                    message_id: p.message_id,
+                    candidates,
+                })
+            }
+            _ => None,
+        };
         Ok(Processed::Deliver {
             copies: out,
             rejected,
             summary,
+            decryptable,
         })
     }
 }

@@ -64,7 +64,8 @@ pub struct AuditEvent {
     /// When it happened, Unix seconds.
     time: i64,
     /// What happened: `otp_sent`, `otp_not_sent_not_recipient`, `otp_verified`,
-    /// `otp_failed`, `share_released`, `rewrap_refused`, `revoked`.
+    /// `otp_failed`, `share_released`, `rewrap_refused`, `revoked`, `reply_authorized`,
+    /// `reply_refused`, `transport_released`, `transport_refused`.
     event: String,
     /// The recipient address, if any.
     email: Option<String>,

@@ -13,7 +13,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::service::{AdminError, OtpStartError, OtpVerifyError, RewrapError};
+use crate::service::{
+    AdminError, OtpStartError, OtpVerifyError, ReplyAuthorizeError, RewrapError,
+    TransportRewrapError,
+};
 
 /// A stable error code: the `error` field of an error body, its HTTP status and meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,10 +67,21 @@ error_codes! {
     EXPIRED = "expired", 410, "The message's expiry has passed.";
     MALFORMED_LICENSE = "malformed_license", 400, "The header or license cannot be read or opened.";
     BAD_CLIENT_KEY = "bad_client_key", 400, "The client public key is not an uncompressed P-256 point.";
-    UNAUTHORIZED = "unauthorized", 401, "Missing or unknown admin token.";
+    UNAUTHORIZED = "unauthorized", 401, "Missing or unknown token, or a token of the wrong role (admin tokens serve `/v1/admin/*` only, gateway tokens `/v1/gateway/*` only).";
     BAD_MESSAGE_ID = "bad_message_id", 400, "The message id is not 32 hex digits.";
     CONFLICT = "conflict", 409, "The record exists already.";
     INVALID = "invalid", 400, "The submitted data is invalid.";
+    RIGHT_NOT_GRANTED = "right_not_granted", 403, "The original message's policy does not grant the right this answer needs (`reply`, `reply_all` or `forward`).";
+    RECIPIENTS_NOT_ALLOWED = "recipients_not_allowed", 403, "The reply's recipients are not allowed for its kind (reply: the original sender; reply-all: the original sender and recipients other than the submitter; forward: 1 to 100 addresses).";
+    SENDER_MISMATCH = "sender_mismatch", 403, "The reply's sender is not the signed-in address.";
+    REPLY_POLICY_INVALID = "reply_policy_invalid", 400, "The reply is not sealed for this tenant, reuses the original's message id, or changes its template, rights, expiry or subject visibility.";
+    TRANSPORT_DECRYPTION_DISABLED = "transport_decryption_disabled", 403, "The tenant has not enabled transport decryption.";
+    NOT_INTERNAL = "not_internal", 403, "The recipient is not in one of the organization's own domains.";
+    UNKNOWN_PROVIDER = "unknown_provider", 404, "No OpenID Connect provider with this id is configured.";
+    OIDC_STATE_INVALID = "oidc_state_invalid", 400, "The OpenID Connect sign-in is unknown, older than ten minutes or already finished (a replay); start again.";
+    OIDC_FAILED = "oidc_failed", 401, "The OpenID Connect sign-in failed: the provider refused the code, or its ID token did not pass the checks.";
+    EMAIL_NOT_VERIFIED = "email_not_verified", 403, "The OpenID Connect provider did not confirm a verified e-mail address for the account.";
+    PROVIDER_UNAVAILABLE = "provider_unavailable", 503, "The OpenID Connect provider cannot be reached or answered wrongly; see Retry-After.";
     RATE_LIMITED = "rate_limited", 429, "Too many requests from this client address; see Retry-After.";
     OVERLOADED = "overloaded", 503, "The service is at its limit of requests in flight; see Retry-After.";
     UNAVAILABLE = "unavailable", 503, "The database is unreachable or busy; see Retry-After.";
@@ -234,6 +248,48 @@ impl From<AdminError> for ApiError {
             AdminError::Unavailable => ApiError::unavailable("admin"),
             AdminError::RateLimited(secs) => ApiError::rate_limited(secs),
         }
+    }
+}
+
+impl From<ReplyAuthorizeError> for ApiError {
+    fn from(e: ReplyAuthorizeError) -> ApiError {
+        use ReplyAuthorizeError as E;
+        let message = e.to_string();
+        let code = match e {
+            E::Unauthorized => code::UNAUTHORIZED,
+            E::NotSignedIn => code::NOT_SIGNED_IN,
+            E::MalformedLicense => code::MALFORMED_LICENSE,
+            E::UnknownKey => code::UNKNOWN_KEY,
+            E::Revoked => code::REVOKED,
+            E::Expired => code::EXPIRED,
+            E::NotARecipient => code::NOT_A_RECIPIENT,
+            E::RightNotGranted(_) => code::RIGHT_NOT_GRANTED,
+            E::ReplyPolicyInvalid(_) => code::REPLY_POLICY_INVALID,
+            E::SenderMismatch => code::SENDER_MISMATCH,
+            E::RecipientsNotAllowed(_) => code::RECIPIENTS_NOT_ALLOWED,
+            E::Unavailable => return ApiError::unavailable("reply_authorize"),
+        };
+        ApiError::with_message(code, message)
+    }
+}
+
+impl From<TransportRewrapError> for ApiError {
+    fn from(e: TransportRewrapError) -> ApiError {
+        use TransportRewrapError as E;
+        let message = e.to_string();
+        let code = match e {
+            E::Unauthorized => code::UNAUTHORIZED,
+            E::Disabled => code::TRANSPORT_DECRYPTION_DISABLED,
+            E::BadClientKey => code::BAD_CLIENT_KEY,
+            E::MalformedLicense => code::MALFORMED_LICENSE,
+            E::UnknownKey => code::UNKNOWN_KEY,
+            E::NotInternal => code::NOT_INTERNAL,
+            E::NotARecipient => code::NOT_A_RECIPIENT,
+            E::Revoked => code::REVOKED,
+            E::Expired => code::EXPIRED,
+            E::Unavailable => return ApiError::unavailable("transport_rewrap"),
+        };
+        ApiError::with_message(code, message)
     }
 }
 

@@ -21,8 +21,12 @@ pub(super) const ROUTES: &[&str] = &[
     "/v1/otp/start",
     "/v1/otp/verify",
     "/v1/rewrap",
+    "/v1/oidc/start",
+    "/v1/oidc/finish",
     "/v1/admin/revoke",
     "/v1/admin/messages/{message_id}/audit",
+    "/v1/gateway/replies/authorize",
+    "/v1/gateway/transport/rewrap",
     "/v1/openapi.json",
     "/healthz",
     "/readyz",
@@ -55,6 +59,10 @@ pub struct Metrics {
     released: AtomicU64,
     refused: Vec<AtomicU64>,
     otp: [AtomicU64; 3],
+    /// Reply authorizations: authorized, refused.
+    replies: [AtomicU64; 2],
+    /// Transport rewraps: released, refused.
+    transport: [AtomicU64; 2],
 }
 
 impl Default for Metrics {
@@ -65,6 +73,8 @@ impl Default for Metrics {
             released: AtomicU64::new(0),
             refused: REFUSALS.iter().map(|_| AtomicU64::new(0)).collect(),
             otp: Default::default(),
+            replies: Default::default(),
+            transport: Default::default(),
         }
     }
 }
@@ -118,6 +128,16 @@ impl Metrics {
         }
     }
 
+    /// Counts a reply authorized or refused (not counting unavailability).
+    pub(super) fn reply_authorization<T>(&self, result: &Result<T, ApiError>) {
+        count_outcome(&self.replies, result);
+    }
+
+    /// Counts a transport rewrap released or refused (not counting unavailability).
+    pub(super) fn transport_rewrap<T>(&self, result: &Result<T, ApiError>) {
+        count_outcome(&self.transport, result);
+    }
+
     /// The text exposition.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
@@ -165,7 +185,35 @@ impl Metrics {
         for (event, c) in OTP_EVENTS.iter().zip(&self.otp) {
             let _ = writeln!(out, "sealpost_otp_total{{event=\"{event}\"}} {}", get(c));
         }
+        out.push_str("# HELP sealpost_reply_authorizations_total Gateway reply authorizations: authorized, refused.\n");
+        out.push_str("# TYPE sealpost_reply_authorizations_total counter\n");
+        for (result, c) in ["authorized", "refused"].iter().zip(&self.replies) {
+            let _ = writeln!(
+                out,
+                "sealpost_reply_authorizations_total{{result=\"{result}\"}} {}",
+                get(c)
+            );
+        }
+        out.push_str("# HELP sealpost_transport_rewraps_total Shares released to the gateway for transport decryption, and refusals.\n");
+        out.push_str("# TYPE sealpost_transport_rewraps_total counter\n");
+        for (result, c) in ["released", "refused"].iter().zip(&self.transport) {
+            let _ = writeln!(
+                out,
+                "sealpost_transport_rewraps_total{{result=\"{result}\"}} {}",
+                get(c)
+            );
+        }
         out
+    }
+}
+
+/// Counts a success in `counters[0]` and a refusal in `counters[1]`; a database failure is
+/// neither.
+fn count_outcome<T>(counters: &[AtomicU64; 2], result: &Result<T, ApiError>) {
+    match result {
+        Ok(_) => bump(&counters[0]),
+        Err(e) if e.code() != code::UNAVAILABLE => bump(&counters[1]),
+        Err(_) => {}
     }
 }
 

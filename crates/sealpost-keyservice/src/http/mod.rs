@@ -27,8 +27,10 @@ mod admin;
 mod demo;
 pub mod error;
 pub mod extract;
+mod gateway;
 mod metrics;
 mod middleware;
+mod oidc;
 mod openapi;
 mod ops;
 pub mod portal;
@@ -120,8 +122,18 @@ pub fn router(service: Arc<KeyService>, config: HttpConfig) -> Router {
         .route("/v1/otp/start", post(recipient::otp_start))
         .route("/v1/otp/verify", post(recipient::otp_verify))
         .route("/v1/rewrap", post(recipient::rewrap))
+        .route("/v1/oidc/start", post(oidc::oidc_start))
+        .route("/v1/oidc/finish", post(oidc::oidc_finish))
         .route("/v1/admin/revoke", post(admin::revoke))
-        .route("/v1/admin/messages/{message_id}/audit", get(admin::audit));
+        .route("/v1/admin/messages/{message_id}/audit", get(admin::audit))
+        .route(
+            "/v1/gateway/replies/authorize",
+            post(gateway::authorize_reply),
+        )
+        .route(
+            "/v1/gateway/transport/rewrap",
+            post(gateway::transport_rewrap),
+        );
     let api = middleware::with_overload_limit(api, state.config.max_in_flight);
     let ops = Router::new()
         .route("/healthz", get(ops::healthz))
@@ -142,7 +154,8 @@ pub fn router(service: Arc<KeyService>, config: HttpConfig) -> Router {
     let site = match &state.config.portal {
         Some(p) => {
             tracing::info!(dir = %p.dir().display(), config = p.config_json(), "serving the portal at /");
-            site.merge(portal::routes(p.clone()))
+            let replies = portal::ReplyOrigins::new(state.service.clone());
+            site.merge(portal::routes(p.clone(), Some(Arc::new(replies))))
         }
         None => site.fallback(error::not_found),
     };

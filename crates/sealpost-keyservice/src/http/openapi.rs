@@ -13,13 +13,15 @@ use utoipa::openapi::{
 use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
 
 use super::error::{ErrorBody, ErrorCode, code};
-use super::{admin, ops, recipient};
+use super::oidc;
+use super::{admin, gateway, ops, recipient};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Sealpost key service",
-        description = "Recipient sign-in by one-time passcode, rewrap of share B, revocation and audit. \
+        description = "Recipient sign-in by one-time passcode, rewrap of share B, revocation and audit, \
+                       and the mail gateway's reply authorization and transport decryption. \
                        Every error is JSON `{\"error\", \"message\"}`; see docs/api.md."
     ),
     paths(
@@ -27,8 +29,12 @@ use super::{admin, ops, recipient};
         recipient::otp_start,
         recipient::otp_verify,
         recipient::rewrap,
+        oidc::oidc_start,
+        oidc::oidc_finish,
         admin::revoke,
         admin::audit,
+        gateway::authorize_reply,
+        gateway::transport_rewrap,
         ops::healthz,
         ops::readyz,
         ops::metrics,
@@ -39,6 +45,7 @@ use super::{admin, ops, recipient};
     tags(
         (name = "recipient", description = "Used by the portal in the recipient's browser."),
         (name = "admin", description = "Tenant administration, with an admin token."),
+        (name = "gateway", description = "Used by the tenant's mail gateway, with a gateway token."),
         (name = "operations", description = "Health, readiness, metrics and this document."),
     )
 )]
@@ -80,6 +87,10 @@ impl Modify for BearerSchemes {
         components.add_security_scheme(
             "admin",
             bearer("A tenant admin token from `sealpost admin token create` (`spa_…`)."),
+        );
+        components.add_security_scheme(
+            "gateway",
+            bearer("A tenant gateway token from `sealpost admin token create --role gateway` (`spg_…`)."),
         );
     }
 }
@@ -165,8 +176,31 @@ operation_errors! {
         code::UNKNOWN_TENANT, code::REVOKED, code::EXPIRED, code::UNKNOWN_KEY, code::RATE_LIMITED,
         code::UNAVAILABLE,
     ] + ANY_POST;
+    /// `POST /v1/oidc/start`.
+    OidcStartErrors = [
+        code::UNKNOWN_PROVIDER, code::UNKNOWN_TENANT, code::BAD_ADDRESS, code::PROVIDER_UNAVAILABLE,
+        code::RATE_LIMITED, code::UNAVAILABLE,
+    ] + ANY_POST;
+    /// `POST /v1/oidc/finish`.
+    OidcFinishErrors = [
+        code::OIDC_STATE_INVALID, code::OIDC_FAILED, code::EMAIL_NOT_VERIFIED,
+        code::PROVIDER_UNAVAILABLE, code::RATE_LIMITED, code::UNAVAILABLE,
+    ] + ANY_POST;
     /// `POST /v1/admin/revoke`.
     RevokeErrors = [code::BAD_MESSAGE_ID, code::UNAUTHORIZED, code::UNAVAILABLE] + ANY_POST;
     /// `GET /v1/admin/messages/{message_id}/audit`.
     AuditErrors = [code::BAD_REQUEST, code::BAD_MESSAGE_ID, code::UNAUTHORIZED, code::UNAVAILABLE];
+    /// `POST /v1/gateway/replies/authorize`.
+    ReplyAuthorizeErrors = [
+        code::UNAUTHORIZED, code::NOT_SIGNED_IN, code::MALFORMED_LICENSE, code::UNKNOWN_KEY,
+        code::REVOKED, code::EXPIRED, code::NOT_A_RECIPIENT, code::RIGHT_NOT_GRANTED,
+        code::REPLY_POLICY_INVALID, code::SENDER_MISMATCH, code::RECIPIENTS_NOT_ALLOWED,
+        code::UNAVAILABLE,
+    ] + ANY_POST;
+    /// `POST /v1/gateway/transport/rewrap`.
+    TransportRewrapErrors = [
+        code::UNAUTHORIZED, code::TRANSPORT_DECRYPTION_DISABLED, code::BAD_CLIENT_KEY,
+        code::MALFORMED_LICENSE, code::UNKNOWN_KEY, code::NOT_INTERNAL, code::NOT_A_RECIPIENT,
+        code::REVOKED, code::EXPIRED, code::UNAVAILABLE,
+    ] + ANY_POST;
 }

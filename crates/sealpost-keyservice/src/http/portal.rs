@@ -13,7 +13,9 @@
 //!   `ServeDir`, which refuses `..` and answers 404 for what is not there). Paths under
 //!   `/v1/` that no API route matched get the API's JSON `not_found`.
 //!
-//! Headers on every portal response: the CSP ([`content_security_policy`]),
+//! Headers on every portal response: the CSP ([`content_security_policy`]; for `index.html`,
+//! the page that makes the requests, `connect-src` also lists the origins of the tenants'
+//! reply endpoints, [`ReplyOrigins`], so the portal can send encrypted replies),
 //! `Referrer-Policy: no-referrer`, `X-Content-Type-Options: nosniff`, and `Cache-Control`:
 //! file names carrying Trunk's content hash are cached for a year (`immutable`), everything
 //! else (`index.html`, `config.json`, unhashed files, errors) is `no-cache`.
@@ -27,6 +29,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
@@ -43,6 +46,9 @@ use sha2::{Digest, Sha256};
 use tower::ServiceExt;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
+
+use super::middleware::ORIGIN_CACHE_TTL;
+use crate::service::{KeyService, TenantSettings};
 
 /// What `sealpost serve` passes to [`Portal::load`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,9 +139,17 @@ impl Portal {
         &self.config_json
     }
 
-    /// The Content-Security-Policy sent with `index.html` as it is on disk now.
-    pub fn index_csp(&self, index_html: &[u8]) -> String {
-        content_security_policy(index_html, &self.origins)
+    /// The Content-Security-Policy sent with `index.html` as it is on disk now, allowing
+    /// `connect-src` to the key services and to `reply_origins` (the tenants' reply
+    /// endpoints, [`ReplyOrigins`]).
+    pub fn index_csp(&self, index_html: &[u8], reply_origins: &[String]) -> String {
+        let mut origins = self.origins.clone();
+        for o in reply_origins {
+            if !origins.contains(o) {
+                origins.push(o.clone());
+            }
+        }
+        content_security_policy(index_html, &origins)
     }
 }
 
@@ -170,7 +184,70 @@ fn key_service(s: &str) -> Option<(String, String)> {
     Some((normalized, url.origin().ascii_serialization()))
 }
 
-/// The portal's Content-Security-Policy for an `index.html` and the key-service origins.
+/// The origin of a tenant's `reply_url` (`scheme://host[:port]`), or `None` when it is not an
+/// absolute http(s) URL with a host (the portal then offers no reply either).
+pub fn reply_origin(reply_url: &str) -> Option<String> {
+    key_service(reply_url).map(|(_, origin)| origin)
+}
+
+/// How long a failed read of the tenants keeps the previous reply origins before trying again.
+const REPLY_ORIGINS_RETRY: Duration = Duration::from_secs(5);
+
+/// The origins of every served tenant's reply endpoint (`reply_url` in its settings), for the
+/// portal page's `connect-src`: read from the store, cached for [`ORIGIN_CACHE_TTL`] like the
+/// CORS origins (a tenant added or changed shows within that time, without a restart). If the
+/// store cannot be read, the previous set stays in use and the next try is a few seconds later.
+pub(crate) struct ReplyOrigins {
+    service: Arc<KeyService>,
+    cache: tokio::sync::Mutex<Option<(Instant, Arc<Vec<String>>)>>,
+}
+
+impl ReplyOrigins {
+    pub(crate) fn new(service: Arc<KeyService>) -> ReplyOrigins {
+        ReplyOrigins {
+            service,
+            cache: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    async fn origins(&self) -> Arc<Vec<String>> {
+        let mut cache = self.cache.lock().await;
+        if let Some((valid_until, set)) = cache.as_ref()
+            && Instant::now() < *valid_until
+        {
+            return set.clone();
+        }
+        let (set, ttl) = match self.service.store().tenants().await {
+            Ok(tenants) => {
+                let mut set: Vec<String> = Vec::new();
+                for origin in tenants
+                    .iter()
+                    .filter_map(|t| serde_json::from_str::<TenantSettings>(&t.settings_json).ok())
+                    .filter_map(|s| s.reply_url)
+                    .filter_map(|u| reply_origin(&u))
+                {
+                    if !set.contains(&origin) {
+                        set.push(origin);
+                    }
+                }
+                (Arc::new(set), ORIGIN_CACHE_TTL)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the tenants' reply URLs; keeping the previous set");
+                let stale = cache
+                    .as_ref()
+                    .map(|(_, set)| set.clone())
+                    .unwrap_or_default();
+                (stale, REPLY_ORIGINS_RETRY)
+            }
+        };
+        *cache = Some((Instant::now() + ttl, set.clone()));
+        set
+    }
+}
+
+/// The portal's Content-Security-Policy for an `index.html` and the origins it may connect to
+/// (key services, reply endpoints).
 ///
 /// The HTML body of a mail is shown in a sandboxed `srcdoc` iframe, which inherits this
 /// policy (on top of the frame's own, stricter `<meta>` policy). So `style-src` includes
@@ -178,15 +255,16 @@ fn key_service(s: &str) -> Option<(String, String)> {
 /// `img-src` includes `http:` and `https:`, so that remote images load once the recipient
 /// chooses "load remote images" (until then the frame's policy is `img-src data:` and the
 /// sanitizer has removed them). Nothing else can leave: no `connect-src` beyond the key
-/// services, no fonts, frames, objects or forms from elsewhere.
-pub fn content_security_policy(index_html: &[u8], key_service_origins: &[String]) -> String {
+/// services and the reply endpoints in `connect_origins`, no fonts, frames, objects or forms
+/// from elsewhere.
+pub fn content_security_policy(index_html: &[u8], connect_origins: &[String]) -> String {
     let mut scripts = String::new();
     for s in inline_elements(index_html, b"script") {
         scripts.push(' ');
         scripts.push_str(&sha256_source(s));
     }
     let mut connect = String::new();
-    for o in key_service_origins {
+    for o in connect_origins {
         connect.push(' ');
         connect.push_str(o);
     }
@@ -285,15 +363,24 @@ fn is_hashed(file_name: &str) -> bool {
     })
 }
 
+/// What the portal's handlers share.
+#[derive(Clone)]
+struct Site {
+    portal: Arc<Portal>,
+    /// The tenants' reply endpoints (`None`: no tenants to read, only the key services).
+    replies: Option<Arc<ReplyOrigins>>,
+}
+
 /// The portal's routes as one service for the router's fallback: `/`, `/index.html`,
 /// `/config.json` and the bundle's files, each answer with the portal's headers.
-pub(crate) fn routes(portal: Arc<Portal>) -> Router {
+/// `replies` adds the tenants' reply endpoints to `index.html`'s `connect-src`.
+pub(crate) fn routes(portal: Arc<Portal>, replies: Option<Arc<ReplyOrigins>>) -> Router {
     let router = Router::new()
         .route("/", get(index))
         .route("/index.html", get(index))
         .route("/config.json", get(config_json))
         .fallback(static_file)
-        .with_state(portal);
+        .with_state(Site { portal, replies });
     page_headers(router).layer(SetResponseHeaderLayer::if_not_present(
         CACHE_CONTROL,
         NO_CACHE,
@@ -314,10 +401,15 @@ pub(crate) fn page_headers(router: Router) -> Router {
         ))
 }
 
-async fn index(State(p): State<Arc<Portal>>) -> Response {
+async fn index(State(site): State<Site>) -> Response {
+    let p = &site.portal;
     match tokio::fs::read(p.dir.join("index.html")).await {
         Ok(html) => {
-            let csp = header_value(&p.index_csp(&html));
+            let replies = match &site.replies {
+                Some(r) => r.origins().await,
+                None => Arc::default(),
+            };
+            let csp = header_value(&p.index_csp(&html, &replies));
             (
                 [
                     (
@@ -342,7 +434,7 @@ async fn index(State(p): State<Arc<Portal>>) -> Response {
     }
 }
 
-async fn config_json(State(p): State<Arc<Portal>>) -> Response {
+async fn config_json(State(Site { portal: p, .. }): State<Site>) -> Response {
     (
         [
             (CONTENT_TYPE, HeaderValue::from_static("application/json")),
@@ -354,7 +446,7 @@ async fn config_json(State(p): State<Arc<Portal>>) -> Response {
         .into_response()
 }
 
-async fn static_file(State(p): State<Arc<Portal>>, req: Request) -> Response {
+async fn static_file(State(Site { portal: p, .. }): State<Site>, req: Request) -> Response {
     let path = req.uri().path().to_owned();
     if path == "/v1" || path.starts_with("/v1/") {
         // The API's own answer, with the API's caching.

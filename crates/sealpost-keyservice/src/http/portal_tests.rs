@@ -57,7 +57,7 @@ fn bundle() -> Bundle {
     })
     .unwrap();
     Bundle {
-        router: routes(Arc::new(portal)),
+        router: routes(Arc::new(portal), None),
         root,
     }
 }
@@ -304,4 +304,104 @@ fn inline_elements_and_hashed_names() {
         default_public_url("192.0.2.1:8080".parse().unwrap()),
         "http://192.0.2.1:8080"
     );
+}
+
+/// A key service on SQLite in `dir` whose tenants have these `reply_url`s.
+async fn service_with_reply_urls(dir: &Path, reply_urls: &[Option<&str>]) -> Arc<KeyService> {
+    use rand_core::SeedableRng;
+    let store = crate::store::Store::sqlite_in_dir(dir, 2).await.unwrap();
+    let kek = sealpost_core::keys::KeyEncryptionKey::generate(
+        &mut rand_chacha::ChaCha20Rng::from_seed([5; 32]),
+    );
+    let svc = KeyService::new(
+        store,
+        Arc::new(crate::clock::ManualClock::new(1_800_000_000)),
+        crate::service::Entropy::seeded(1),
+        kek,
+        crate::service::Limits::default(),
+    )
+    .await
+    .unwrap();
+    for (i, url) in reply_urls.iter().enumerate() {
+        let settings = TenantSettings {
+            reply_url: url.map(String::from),
+            ..serde_json::from_str("{\"domains\":[],\"allowed_origins\":[]}").unwrap()
+        };
+        svc.store()
+            .upsert_tenant(&crate::store::TenantRow {
+                tenant_id: format!("t{i}.example"),
+                display_name: format!("T{i}"),
+                settings_json: serde_json::to_string(&settings).unwrap(),
+                created: 1_800_000_000,
+            })
+            .await
+            .unwrap();
+    }
+    Arc::new(svc)
+}
+
+#[tokio::test]
+async fn the_page_may_connect_to_every_tenants_reply_endpoint() {
+    let b = bundle();
+    let data = tempfile::tempdir().unwrap();
+    let svc = service_with_reply_urls(
+        data.path(),
+        &[
+            Some("http://127.0.0.1:8090/"),
+            Some("https://Replies.Example.com/gw"),
+            Some("https://replies.example.com"),
+            Some("not a url"),
+            None,
+        ],
+    )
+    .await;
+    let dist = b.root.path().join("dist");
+    let portal = Portal::load(PortalSettings {
+        dir: dist,
+        key_services: vec!["http://127.0.0.1:8080".into()],
+    })
+    .unwrap();
+    let router = routes(
+        Arc::new(portal),
+        Some(Arc::new(ReplyOrigins::new(svc.clone()))),
+    );
+    let (status, h, _) = get(&router, "/").await;
+    assert_eq!(status, StatusCode::OK);
+    let csp = header(&h, "content-security-policy");
+    assert!(
+        csp.contains(
+            "connect-src 'self' http://127.0.0.1:8080 http://127.0.0.1:8090 https://replies.example.com;"
+        ),
+        "{csp}"
+    );
+    assert!(!csp.contains("not a url"), "{csp}");
+    // Only the page makes requests: the other files keep the key services alone.
+    let (_, h, _) = get(&router, "/config.json").await;
+    assert!(
+        header(&h, "content-security-policy").contains("connect-src 'self' http://127.0.0.1:8080;")
+    );
+    // Without tenants to read (tests, or no reply endpoints), the key services alone.
+    let (_, h, _) = get(&b.router, "/").await;
+    assert!(!header(&h, "content-security-policy").contains("8090"));
+}
+
+#[test]
+fn reply_origins_are_origins_of_http_urls() {
+    assert_eq!(
+        reply_origin("https://Mail.Example.com:8443/gw/").as_deref(),
+        Some("https://mail.example.com:8443")
+    );
+    assert_eq!(
+        reply_origin("http://127.0.0.1:8090").as_deref(),
+        Some("http://127.0.0.1:8090")
+    );
+    for bad in [
+        "",
+        "mail.example.com",
+        "ftp://x.example",
+        "https://u:p@x.example",
+        "https://x.example/?q",
+    ] {
+        assert_eq!(reply_origin(bad), None, "{bad}");
+    }
 }

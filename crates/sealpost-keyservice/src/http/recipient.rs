@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, B64, Bearer, ClientIp};
+use super::oidc::OidcProviderResponse;
 use super::openapi::{ClientMarker, OtpStartErrors, OtpVerifyErrors, RewrapErrors, TenantErrors};
 use crate::service::{OtpStarted, Released, SessionIssued, TenantInfo, TenantKeyInfo};
 
@@ -29,6 +30,12 @@ pub struct TenantInfoResponse {
     allowed_origins: Vec<String>,
     /// How the portal presents the tenant.
     branding: BrandingInfo,
+    /// OpenID Connect providers the recipient may sign in with, beside the passcode.
+    oidc_providers: Vec<OidcProviderResponse>,
+    /// Base URL of the gateway's encrypted-reply endpoint; null when the tenant accepts no
+    /// encrypted replies (the portal then offers none).
+    #[schema(example = "https://mail.example.com:8090")]
+    reply_url: Option<String>,
 }
 
 /// One public key.
@@ -76,6 +83,8 @@ impl From<TenantInfo> for TenantInfoResponse {
                 accent_color: t.branding.accent_color,
                 tagline: t.branding.tagline,
             },
+            oidc_providers: Vec::new(),
+            reply_url: t.reply_url,
         }
     }
 }
@@ -89,7 +98,14 @@ pub(super) async fn tenant_info(
     ApiPath(tenant_id): ApiPath<String>,
 ) -> Result<Json<TenantInfoResponse>, ApiError> {
     let info = s.service.tenant_info(&tenant_id).await?;
-    Ok(Json(info.into()))
+    let mut response = TenantInfoResponse::from(info);
+    response.oidc_providers = s
+        .service
+        .oidc_providers()
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    Ok(Json(response))
 }
 
 /// Request a passcode for an address, for the message whose header and license are given.

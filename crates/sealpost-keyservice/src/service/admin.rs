@@ -1,5 +1,5 @@
-//! Tenant administration: importing a tenant and its keys, public tenant info, admin
-//! tokens, revocation and the audit trail of a message.
+//! Tenant administration: importing a tenant and its keys, public tenant info, admin and
+//! gateway tokens, revocation and the audit trail of a message.
 
 use std::net::IpAddr;
 
@@ -51,10 +51,49 @@ pub struct TenantInfo {
     pub allowed_origins: Vec<String>,
     /// Branding for the portal.
     pub branding: Branding,
+    /// Base URL of the gateway's reply endpoint, if the tenant accepts encrypted replies.
+    pub reply_url: Option<String>,
 }
 
 /// Prefix of admin tokens.
 pub const ADMIN_TOKEN_PREFIX: &str = "spa_";
+/// Prefix of gateway tokens.
+pub const GATEWAY_TOKEN_PREFIX: &str = "spg_";
+
+/// What a tenant token may call; each role is accepted only by its own endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenRole {
+    /// Revocation and audit (`/v1/admin/*`).
+    Admin,
+    /// The mail gateway: reply authorization and transport decryption (`/v1/gateway/*`).
+    Gateway,
+}
+
+impl TokenRole {
+    /// The name stored in the database and used on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenRole::Admin => "admin",
+            TokenRole::Gateway => "gateway",
+        }
+    }
+
+    /// The role called `name`, if any.
+    pub fn parse(name: &str) -> Option<TokenRole> {
+        match name {
+            "admin" => Some(TokenRole::Admin),
+            "gateway" => Some(TokenRole::Gateway),
+            _ => None,
+        }
+    }
+
+    fn prefix(self) -> &'static str {
+        match self {
+            TokenRole::Admin => ADMIN_TOKEN_PREFIX,
+            TokenRole::Gateway => GATEWAY_TOKEN_PREFIX,
+        }
+    }
+}
 
 fn status_ok(s: &str) -> Result<(), AdminError> {
     match s {
@@ -160,6 +199,7 @@ impl KeyService {
             signing_keys: pick("signing"),
             allowed_origins: settings.allowed_origins,
             branding: settings.branding,
+            reply_url: settings.reply_url,
         })
     }
 
@@ -169,13 +209,22 @@ impl KeyService {
         tenant_id: &str,
         label: &str,
     ) -> Result<Zeroizing<String>, AdminError> {
+        self.create_token(tenant_id, label, TokenRole::Admin).await
+    }
+
+    /// Makes a token of `role` for a tenant; only its hash is stored.
+    pub async fn create_token(
+        &self,
+        tenant_id: &str,
+        label: &str,
+        role: TokenRole,
+    ) -> Result<Zeroizing<String>, AdminError> {
         if self.store.tenant(tenant_id).await?.is_none() {
             return Err(AdminError::UnknownTenant);
         }
-        // Same strength as a session token, with its own prefix so the two are never confused.
+        // Same strength as a session token, with a prefix per role so none is ever confused.
         let (session_like, _) = session::new_token(&mut self.entropy.rng());
-        let token =
-            Zeroizing::new(session_like.replacen(session::TOKEN_PREFIX, ADMIN_TOKEN_PREFIX, 1));
+        let token = Zeroizing::new(session_like.replacen(session::TOKEN_PREFIX, role.prefix(), 1));
         let hash = session::hash_token(&token);
         self.store
             .insert_admin_token(&AdminTokenRow {
@@ -183,15 +232,30 @@ impl KeyService {
                 tenant_id: tenant_id.to_string(),
                 label: label.to_string(),
                 created: self.now(),
+                role: role.as_str().to_string(),
             })
             .await?;
         Ok(token)
     }
 
-    async fn admin_tenant(&self, token: Option<&str>) -> Result<String, AdminError> {
-        let token = token.ok_or(AdminError::Unauthorized)?;
+    /// The tenant of a token of `role`; `None` for a missing or unknown token or one of
+    /// another role.
+    pub(super) async fn token_tenant(
+        &self,
+        token: Option<&str>,
+        role: TokenRole,
+    ) -> Result<Option<String>, crate::store::StoreError> {
+        let Some(token) = token else {
+            return Ok(None);
+        };
         let row = self.store.admin_token(&session::hash_token(token)).await?;
-        row.map(|r| r.tenant_id).ok_or(AdminError::Unauthorized)
+        Ok(row.filter(|r| r.role == role.as_str()).map(|r| r.tenant_id))
+    }
+
+    async fn admin_tenant(&self, token: Option<&str>) -> Result<String, AdminError> {
+        self.token_tenant(token, TokenRole::Admin)
+            .await?
+            .ok_or(AdminError::Unauthorized)
     }
 
     /// Revokes a message of the token's tenant; `true` if it was not revoked before.

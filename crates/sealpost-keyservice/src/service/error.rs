@@ -123,6 +123,123 @@ pub enum AdminError {
     RateLimited(i64),
 }
 
+/// Why a reply was not authorized (`/v1/gateway/replies/authorize`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplyAuthorizeError {
+    /// Missing or unknown gateway token, or a token of another role.
+    #[error("not authorized: a gateway token is needed")]
+    Unauthorized,
+    /// The recipient's session is unknown or timed out.
+    #[error("not signed in")]
+    NotSignedIn,
+    /// The original's or the reply's header or license cannot be read or opened, or the
+    /// reply's license does not belong to the reply's header.
+    #[error("the license is malformed")]
+    MalformedLicense,
+    /// The original was sealed to a key this gateway's tenant does not have or has retired.
+    #[error("the message was sealed to an unknown or retired key")]
+    UnknownKey,
+    /// The sender's organization revoked the original message.
+    #[error("the message was revoked")]
+    Revoked,
+    /// The original message's expiry has passed.
+    #[error("the message has expired")]
+    Expired,
+    /// The signed-in address is not a recipient of the original message.
+    #[error("this address is not a recipient of the message")]
+    NotARecipient,
+    /// The original's policy does not grant the right this kind of answer needs.
+    #[error("the message's policy does not grant the {0} right")]
+    RightNotGranted(&'static str),
+    /// The reply's tenant, message id, template, rights or expiry break the rules.
+    #[error("the reply's policy is not allowed: {0}")]
+    ReplyPolicyInvalid(&'static str),
+    /// The reply's sender is not the signed-in address.
+    #[error("the reply's sender is not the signed-in address")]
+    SenderMismatch,
+    /// The reply's recipients are not allowed for this kind of answer.
+    #[error("these recipients are not allowed: {0}")]
+    RecipientsNotAllowed(&'static str),
+    /// The database is unreachable or overloaded; retry later.
+    #[error("the service is temporarily unavailable")]
+    Unavailable,
+}
+
+impl ReplyAuthorizeError {
+    /// The stable reason code (the API's error code), as recorded in the audit log.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ReplyAuthorizeError::Unauthorized => "unauthorized",
+            ReplyAuthorizeError::NotSignedIn => "not_signed_in",
+            ReplyAuthorizeError::MalformedLicense => "malformed_license",
+            ReplyAuthorizeError::UnknownKey => "unknown_key",
+            ReplyAuthorizeError::Revoked => "revoked",
+            ReplyAuthorizeError::Expired => "expired",
+            ReplyAuthorizeError::NotARecipient => "not_a_recipient",
+            ReplyAuthorizeError::RightNotGranted(_) => "right_not_granted",
+            ReplyAuthorizeError::ReplyPolicyInvalid(_) => "reply_policy_invalid",
+            ReplyAuthorizeError::SenderMismatch => "sender_mismatch",
+            ReplyAuthorizeError::RecipientsNotAllowed(_) => "recipients_not_allowed",
+            ReplyAuthorizeError::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// Why share B was not released to the gateway (`/v1/gateway/transport/rewrap`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportRewrapError {
+    /// Missing or unknown gateway token, or a token of another role.
+    #[error("not authorized: a gateway token is needed")]
+    Unauthorized,
+    /// The tenant has not enabled transport decryption.
+    #[error("the tenant has not enabled transport decryption")]
+    Disabled,
+    /// The gateway's public key is not an uncompressed P-256 point.
+    #[error("the client public key is not a P-256 point")]
+    BadClientKey,
+    /// The header or license cannot be read or opened.
+    #[error("the license is malformed")]
+    MalformedLicense,
+    /// The license was sealed to a key this gateway's tenant does not have or has retired.
+    #[error("the message was sealed to an unknown or retired key")]
+    UnknownKey,
+    /// The recipient's domain is not one of the tenant's domains.
+    #[error("the recipient is not in one of the organization's domains")]
+    NotInternal,
+    /// The recipient is not a recipient of the message.
+    #[error("this address is not a recipient of the message")]
+    NotARecipient,
+    /// The sender's organization revoked the message.
+    #[error("the message was revoked")]
+    Revoked,
+    /// The message's expiry has passed.
+    #[error("the message has expired")]
+    Expired,
+    /// The database is unreachable or overloaded; retry later.
+    #[error("the service is temporarily unavailable")]
+    Unavailable,
+}
+
+impl TransportRewrapError {
+    /// The stable reason code (the API's error code), as recorded in the audit log.
+    pub fn code(&self) -> &'static str {
+        match self {
+            TransportRewrapError::Unauthorized => "unauthorized",
+            TransportRewrapError::Disabled => "transport_decryption_disabled",
+            TransportRewrapError::BadClientKey => "bad_client_key",
+            TransportRewrapError::MalformedLicense => "malformed_license",
+            TransportRewrapError::UnknownKey => "unknown_key",
+            TransportRewrapError::NotInternal => "not_internal",
+            TransportRewrapError::NotARecipient => "not_a_recipient",
+            TransportRewrapError::Revoked => "revoked",
+            TransportRewrapError::Expired => "expired",
+            TransportRewrapError::Unavailable => "unavailable",
+        }
+    }
+}
+
 macro_rules! from_store {
     ($($t:ty),*) => {$(
         impl From<StoreError> for $t {
@@ -135,7 +252,7 @@ macro_rules! from_store {
 }
 
 /// The cause of a database failure goes to the log (clients only learn "unavailable").
-fn log_store_error(e: &StoreError) {
+pub(super) fn log_store_error(e: &StoreError) {
     match e {
         StoreError::Unavailable | StoreError::Conflict => {
             tracing::warn!(error = %e, "database operation failed")
@@ -143,7 +260,13 @@ fn log_store_error(e: &StoreError) {
         _ => tracing::error!(error = %e, "database error"),
     }
 }
-from_store!(OtpStartError, OtpVerifyError, RewrapError);
+from_store!(
+    OtpStartError,
+    OtpVerifyError,
+    RewrapError,
+    ReplyAuthorizeError,
+    TransportRewrapError
+);
 
 impl From<StoreError> for AdminError {
     fn from(e: StoreError) -> Self {

@@ -1,5 +1,6 @@
 //! The key service's logic, testable without a socket: sign-in by passcode, sessions,
-//! rewrap, revocation, audit, tenant administration. Handlers call one method each.
+//! rewrap, revocation, audit, tenant administration, and the mail gateway's calls (reply
+//! authorization and transport decryption, [`gateway`]). Handlers call one method each.
 //!
 //! Every decision reads time from the [`Clock`] and randomness from [`Entropy`]; every
 //! release of share B is preceded by a durable audit record (audit fails closed). Audit
@@ -9,7 +10,9 @@
 mod admin;
 mod audit_writer;
 mod error;
+mod gateway;
 mod key_cache;
+mod oidc;
 mod otp_flow;
 mod rewrap;
 
@@ -23,8 +26,19 @@ use sealpost_core::{Header, KeyId, License, LicenseSecretKey};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-pub use admin::{TenantImport, TenantInfo, TenantKeyInfo};
-pub use error::{AdminError, OtpStartError, OtpVerifyError, RewrapError};
+pub use admin::{GATEWAY_TOKEN_PREFIX, TenantImport, TenantInfo, TenantKeyInfo, TokenRole};
+pub use error::{
+    AdminError, OtpStartError, OtpVerifyError, ReplyAuthorizeError, RewrapError,
+    TransportRewrapError,
+};
+pub use gateway::{
+    FORWARD_MAX_RECIPIENTS, REPLY_EXPIRY_SLACK_SECS, ReplyAuthorized, ReplyKind, ReplyRequest,
+    TransportRequest,
+};
+pub use oidc::{
+    FLOW_LIFETIME_SECS as OIDC_FLOW_LIFETIME_SECS, OidcFinishError, OidcProviderInfo,
+    OidcProviders, OidcStartError, OidcStarted,
+};
 pub use otp_flow::{OtpStarted, SessionIssued};
 pub use rewrap::Released;
 
@@ -94,6 +108,14 @@ pub struct TenantSettings {
     /// Branding shown by the portal.
     #[serde(default)]
     pub branding: Branding,
+    /// Base URL of the gateway's reply endpoint (`http://127.0.0.1:8090`); tenant info
+    /// publishes it, and without it the portal offers no encrypted reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_url: Option<String>,
+    /// Whether the tenant's gateway may have share B released to decrypt protected mail for
+    /// the organization's own recipients (`/v1/gateway/transport/rewrap`).
+    #[serde(default)]
+    pub transport_decryption: bool,
 }
 
 /// How the portal presents a tenant.
@@ -130,6 +152,7 @@ pub struct KeyService {
     ip_limiter: IpLimiter,
     audit_writer: AuditWriter,
     key_cache: KeyCache,
+    oidc: OidcProviders,
 }
 
 impl KeyService {
@@ -159,7 +182,13 @@ impl KeyService {
             otp_secret,
             limits,
             ip_limiter: IpLimiter::new(limits.per_ip_per_minute),
+            oidc: OidcProviders::none(),
         })
+    }
+
+    /// Sets the OpenID Connect providers (none until called).
+    pub fn set_oidc(&mut self, providers: OidcProviders) {
+        self.oidc = providers;
     }
 
     /// The store (for readiness checks and the CLI).

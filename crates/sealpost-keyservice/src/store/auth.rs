@@ -1,4 +1,5 @@
-//! One-time-passcode challenges, per-address failure counts, sessions and admin tokens.
+//! One-time-passcode challenges, per-address failure counts, sessions, and admin and gateway
+//! tokens.
 
 use sqlx::query;
 
@@ -214,32 +215,35 @@ impl Store {
         Ok(sessions.rows_affected() + challenges.rows_affected())
     }
 
-    // --- admin tokens -------------------------------------------------------------------
+    // --- admin and gateway tokens -------------------------------------------------------
 
-    /// Stores an admin token. [`StoreError::Conflict`] if the hash exists;
-    /// [`StoreError::Other`] if the tenant does not exist.
+    /// Stores an admin or gateway token. [`StoreError::Conflict`] if the hash exists;
+    /// [`StoreError::Other`] if the tenant does not exist or the role is neither `admin` nor
+    /// `gateway`.
     pub async fn insert_admin_token(&self, t: &AdminTokenRow) -> Result<(), StoreError> {
         query(
-            "INSERT INTO admin_tokens (token_hash, tenant_id, label, created) \
-             VALUES ($1, $2, $3, $4)",
+            "INSERT INTO admin_tokens (token_hash, tenant_id, label, created, role) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(t.token_hash.as_slice())
         .bind(t.tenant_id.as_str())
         .bind(t.label.as_str())
         .bind(t.created)
+        .bind(t.role.as_str())
         .execute(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
         Ok(())
     }
 
-    /// The admin token with this hash.
+    /// The token (of either role) with this hash.
     pub async fn admin_token(
         &self,
         token_hash: &[u8],
     ) -> Result<Option<AdminTokenRow>, StoreError> {
         query(
-            "SELECT token_hash, tenant_id, label, created FROM admin_tokens WHERE token_hash = $1",
+            "SELECT token_hash, tenant_id, label, created, role FROM admin_tokens \
+             WHERE token_hash = $1",
         )
         .bind(token_hash)
         .fetch_optional(&self.pool)

@@ -171,7 +171,8 @@ pub struct AuditRow {
     pub detail: String,
 }
 
-/// A tenant administration token. Its `Debug` output leaves out the token hash.
+/// A tenant's administration or gateway token (`role`). Its `Debug` output leaves out the
+/// token hash.
 #[derive(Clone, PartialEq, Eq)]
 pub struct AdminTokenRow {
     /// SHA-256 of the token; the token itself is never stored.
@@ -182,6 +183,9 @@ pub struct AdminTokenRow {
     pub label: String,
     /// Creation time (Unix seconds).
     pub created: i64,
+    /// What the token may call: `admin` (the /v1/admin/* endpoints) or `gateway` (the
+    /// /v1/gateway/* endpoints).
+    pub role: String,
 }
 
 impl fmt::Debug for AdminTokenRow {
@@ -191,6 +195,7 @@ impl fmt::Debug for AdminTokenRow {
             .field("tenant_id", &self.tenant_id)
             .field("label", &self.label)
             .field("created", &self.created)
+            .field("role", &self.role)
             .finish()
     }
 }
@@ -313,6 +318,7 @@ pub(crate) fn admin_token(row: &AnyRow) -> Result<AdminTokenRow, StoreError> {
         tenant_id: get(row, "tenant_id")?,
         label: get(row, "label")?,
         created: get(row, "created")?,
+        role: get(row, "role")?,
     })
 }
 

@@ -28,10 +28,13 @@ use tower::ServiceExt;
 mod db;
 #[path = "../support/fixture.rs"]
 mod fixture;
+#[path = "../support/reply.rs"]
+mod reply;
 
 mod admin;
 mod cors;
 mod errors;
+mod gateway;
 mod ops;
 mod otp;
 mod rewrap;

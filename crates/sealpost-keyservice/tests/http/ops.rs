@@ -129,8 +129,12 @@ async fn openapi_document_lists_every_path_and_code(db: Db) {
         ("/v1/otp/start", "post"),
         ("/v1/otp/verify", "post"),
         ("/v1/rewrap", "post"),
+        ("/v1/oidc/start", "post"),
+        ("/v1/oidc/finish", "post"),
         ("/v1/admin/revoke", "post"),
         ("/v1/admin/messages/{message_id}/audit", "get"),
+        ("/v1/gateway/replies/authorize", "post"),
+        ("/v1/gateway/transport/rewrap", "post"),
         ("/healthz", "get"),
         ("/readyz", "get"),
         ("/metrics", "get"),
@@ -230,7 +234,11 @@ fn api_doc_names_every_code_and_path() {
         "/v1/otp/start",
         "/v1/otp/verify",
         "/v1/rewrap",
+        "/v1/oidc/start",
+        "/v1/oidc/finish",
         "/v1/admin/revoke",
+        "/v1/gateway/replies/authorize",
+        "/v1/gateway/transport/rewrap",
     ] {
         assert!(doc.contains(path), "docs/api.md lacks {path}");
     }

@@ -10,9 +10,13 @@ use sealpost_core::Envelope;
 mod db;
 #[path = "../support/fixture.rs"]
 mod fixture;
+#[path = "../support/reply.rs"]
+mod reply;
 
+mod gateway;
 mod otp;
 mod rewrap;
+mod transport;
 
 use fixture::Fixture;
 

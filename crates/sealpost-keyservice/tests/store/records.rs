@@ -1,6 +1,8 @@
 //! Revocations, the audit trail, admin tokens, the outbox and the service secrets.
 
-use sealpost_keyservice::store::{AdminTokenRow, AuditRow, NewAuditEvent, OutboxRow, StoreError};
+use sealpost_keyservice::store::{
+    AdminTokenRow, AuditRow, Backend, NewAuditEvent, OutboxRow, StoreError,
+};
 
 use crate::db::Db;
 use crate::{T0, audit_event, race, tenant_row};
@@ -10,6 +12,7 @@ backends!(
     audit_round_trip_and_ordering,
     audit_batch,
     admin_tokens,
+    tokens_made_before_roles_are_admin_tokens,
     outbox,
     secrets,
     secret_race_across_instances,
@@ -145,6 +148,7 @@ async fn admin_tokens(db: Db) {
         tenant_id: "acme".into(),
         label: "ci".into(),
         created: T0,
+        role: "admin".into(),
     };
     assert_eq!(store.admin_token(&t.token_hash).await.unwrap(), None);
     store.insert_admin_token(&t).await.unwrap();
@@ -166,7 +170,67 @@ async fn admin_tokens(db: Db) {
         store.insert_admin_token(&orphan).await.is_err(),
         "a token needs its tenant"
     );
+    let gateway = AdminTokenRow {
+        token_hash: vec![2; 32],
+        role: "gateway".into(),
+        ..t.clone()
+    };
+    store.insert_admin_token(&gateway).await.unwrap();
+    assert_eq!(
+        store.admin_token(&gateway.token_hash).await.unwrap(),
+        Some(gateway.clone())
+    );
+    let bad_role = AdminTokenRow {
+        token_hash: vec![3; 32],
+        role: "root".into(),
+        ..t.clone()
+    };
+    assert!(
+        store.insert_admin_token(&bad_role).await.is_err(),
+        "the role is admin or gateway"
+    );
+    assert_eq!(store.admin_token(&bad_role.token_hash).await.unwrap(), None);
     assert!(!format!("{t:?}").contains("238"), "Debug hides the hash");
+}
+
+/// A database with only the migrations before token roles, and a token in it, gains the role
+/// column with every existing token an admin token.
+async fn tokens_made_before_roles_are_admin_tokens(db: Db) {
+    let backend = match db.backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    let before = tempfile::tempdir().unwrap();
+    for name in ["0001_initial.sql", "0002_outbox_delivery.sql"] {
+        std::fs::copy(all.join(name), before.path().join(name)).unwrap();
+    }
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
+    let migrator = sqlx::migrate::Migrator::new(before.path()).await.unwrap();
+    migrator.run(&pool).await.unwrap();
+    sqlx::query(
+        "INSERT INTO tenants (tenant_id, display_name, settings_json, created) \
+         VALUES ('acme', 'Acme', '{}', 1)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO admin_tokens (token_hash, tenant_id, label, created) \
+         VALUES ($1, 'acme', 'old', 2)",
+    )
+    .bind(&[7u8; 32][..])
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let store = db.open().await;
+    let old = store.admin_token(&[7u8; 32]).await.unwrap().unwrap();
+    assert_eq!((old.label.as_str(), old.role.as_str()), ("old", "admin"));
 }
 
 async fn outbox(db: Db) {

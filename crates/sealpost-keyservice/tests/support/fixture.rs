@@ -64,6 +64,7 @@ pub async fn fixture(db: Db, limits: Limits) -> Fixture {
                 accent_color: Some("#0b57d0".into()),
                 tagline: None,
             },
+            ..TenantSettings::default()
         },
         license_keys: vec![(license.clone(), "active".into())],
         signing_keys: vec![(signing.verifying_key(), "active".into())],
