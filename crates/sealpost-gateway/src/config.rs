@@ -28,6 +28,12 @@ pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:10080";
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 50 * 1024 * 1024;
 /// Default largest reply-endpoint request body.
 pub const DEFAULT_REPLY_MAX_BYTES: usize = 36 * 1024 * 1024;
+/// Default most reply-endpoint requests handled at once.
+pub const DEFAULT_REPLY_MAX_IN_FLIGHT: usize = 64;
+/// Largest accepted `reply_max_in_flight`.
+pub const MAX_REPLY_MAX_IN_FLIGHT: usize = 100_000;
+/// Default longest time a reply request may take to arrive (36 MiB at about 2.5 Mbit/s).
+pub const DEFAULT_REPLY_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The whole file: only `[gateway]` is read here.
 #[derive(Debug, Default, Deserialize)]
@@ -61,6 +67,10 @@ struct GatewayToml {
     reply_allowed_origins: Option<Vec<Spanned<String>>>,
     reply_max_bytes: Option<Spanned<String>>,
     reply_trust_forwarded_for: Option<bool>,
+    reply_tls_cert: Option<Spanned<PathBuf>>,
+    reply_tls_key: Option<Spanned<PathBuf>>,
+    reply_max_in_flight: Option<Spanned<i64>>,
+    reply_request_timeout: Option<Spanned<String>>,
     key_service_url: Option<Spanned<String>>,
     key_service_token_file: Option<Spanned<PathBuf>>,
 }
@@ -152,6 +162,14 @@ pub struct ReplyConfig {
     /// Take the browser's address from the last `X-Forwarded-For` entry
     /// (`reply_trust_forwarded_for`; only behind a reverse proxy that sets it).
     pub trust_forwarded_for: bool,
+    /// Certificate chain and private key (PEM) for HTTPS (`reply_tls_cert`, `reply_tls_key`);
+    /// `None`: plain HTTP (behind a TLS-terminating proxy, or for development).
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Most requests handled at once (`reply_max_in_flight`); more get 503 `overloaded`.
+    pub max_in_flight: usize,
+    /// Longest time a request may take to arrive once its header block is read
+    /// (`reply_request_timeout`); a slower body gets 408 `request_timeout`.
+    pub request_timeout: Duration,
 }
 
 /// A whole configuration: gateway settings and rules.
@@ -414,7 +432,7 @@ fn check(t: &GatewayToml, base: &Path, errors: &mut Errors<'_>) -> Option<Gatewa
         .key_service_token_file
         .as_ref()
         .map(|p| base.join(p.get_ref()));
-    let reply = check_reply(t, errors);
+    let reply = check_reply(t, base, errors);
     Some(GatewayConfig {
         listen,
         hostname: t.hostname.clone().unwrap_or_else(default_hostname),
@@ -438,7 +456,7 @@ fn check(t: &GatewayToml, base: &Path, errors: &mut Errors<'_>) -> Option<Gatewa
 }
 
 /// The reply endpoint's keys; `None` without `reply_listen`.
-fn check_reply(t: &GatewayToml, errors: &mut Errors<'_>) -> Option<ReplyConfig> {
+fn check_reply(t: &GatewayToml, base: &Path, errors: &mut Errors<'_>) -> Option<ReplyConfig> {
     let listen_key = t.reply_listen.as_ref()?;
     let listen = errors.addr(&t.reply_listen, "reply_listen", "127.0.0.1:8090");
     let from = match &t.reply_from {
@@ -493,12 +511,51 @@ fn check_reply(t: &GatewayToml, errors: &mut Errors<'_>) -> Option<ReplyConfig> 
             }
         },
     };
+    let tls = match (&t.reply_tls_cert, &t.reply_tls_key) {
+        (Some(c), Some(k)) => Some((base.join(c.get_ref()), base.join(k.get_ref()))),
+        (None, None) => None,
+        (Some(c), None) => {
+            errors.at(
+                Some(c.span()),
+                "reply_tls_cert needs reply_tls_key, the certificate's private key (PEM); set both for HTTPS, or neither for plain HTTP",
+            );
+            None
+        }
+        (None, Some(k)) => {
+            errors.at(
+                Some(k.span()),
+                "reply_tls_key needs reply_tls_cert, the certificate chain (PEM); set both for HTTPS, or neither for plain HTTP",
+            );
+            None
+        }
+    };
+    let max_in_flight = match &t.reply_max_in_flight {
+        None => DEFAULT_REPLY_MAX_IN_FLIGHT,
+        Some(n) if (1..=MAX_REPLY_MAX_IN_FLIGHT as i64).contains(n.get_ref()) => {
+            *n.get_ref() as usize
+        }
+        Some(n) => {
+            errors.at(
+                Some(n.span()),
+                format!("reply_max_in_flight must be between 1 and {MAX_REPLY_MAX_IN_FLIGHT}"),
+            );
+            DEFAULT_REPLY_MAX_IN_FLIGHT
+        }
+    };
+    let request_timeout = errors.duration(
+        &t.reply_request_timeout,
+        "reply_request_timeout",
+        DEFAULT_REPLY_REQUEST_TIMEOUT,
+    );
     Some(ReplyConfig {
         listen,
         from,
         allowed_origins,
         max_bytes,
         trust_forwarded_for: t.reply_trust_forwarded_for.unwrap_or(false),
+        tls,
+        max_in_flight,
+        request_timeout,
     })
 }
 

@@ -1,6 +1,7 @@
 //! Running the gateway: lock and recover the spool, start the delivery workers, the metrics
-//! endpoint, the reply endpoint (with `reply_listen`) and the SMTP listener, and stop cleanly on Ctrl-C or SIGTERM (the listener stops
-//! accepting, open sessions finish, running deliveries are recorded).
+//! endpoint, the reply endpoint (with `reply_listen`; HTTPS with `reply_tls_cert`) and the SMTP
+//! listener, and stop cleanly on Ctrl-C or SIGTERM (the listeners stop accepting, open sessions
+//! and requests finish, running deliveries are recorded).
 //!
 //! Everything the gateway needs is passed in ([`Options`]); this module reads no files of its
 //! own besides the spool.
@@ -36,6 +37,10 @@ pub enum RunError {
     /// The STARTTLS certificate or key could not be loaded.
     #[error("TLS: {0}")]
     Tls(String),
+    /// The reply endpoint's certificate or key (`reply_tls_cert`, `reply_tls_key`) could not be
+    /// loaded.
+    #[error("reply endpoint HTTPS (reply_tls_cert, reply_tls_key): {0}")]
+    ReplyTls(String),
     /// The next hop is unusable.
     #[error("next hop: {0}")]
     Relay(String),
@@ -95,6 +100,14 @@ pub async fn run_until(opts: Options, shutdown: watch::Receiver<bool>) -> Result
     let tls = match &cfg.tls {
         Some((cert, key)) => {
             Some(smtp::load_tls(cert, key).map_err(|e| RunError::Tls(e.to_string()))?)
+        }
+        None => None,
+    };
+    let reply_tls = match cfg.reply.as_ref().and_then(|r| r.tls.as_ref()) {
+        Some((cert, key)) => {
+            let config =
+                smtp::load_tls(cert, key).map_err(|e| RunError::ReplyTls(e.to_string()))?;
+            Some(reply::http::serve::acceptor(&config))
         }
         None => None,
     };
@@ -198,24 +211,26 @@ pub async fn run_until(opts: Options, shutdown: watch::Receiver<bool>) -> Result
                 client: client.clone(),
                 from: r.from.clone(),
             });
-            let app = reply::http::router(
-                service,
-                &r.allowed_origins,
-                r.max_bytes,
-                r.trust_forwarded_for,
+            let app = reply::http::router(service, r);
+            tracing::info!(
+                listen = %r.listen,
+                https = reply_tls.is_some(),
+                max_in_flight = r.max_in_flight,
+                key_service = %client.base_url(),
+                "reply endpoint is running"
             );
-            let mut stop = shutdown.clone();
-            tracing::info!(listen = %r.listen, key_service = %client.base_url(), "reply endpoint is running");
-            Some(tokio::spawn(async move {
-                axum::serve(
-                    listener,
-                    app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-                )
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .await
-            }))
+            if reply_tls.is_none() {
+                tracing::warn!(
+                    "the reply endpoint speaks plain HTTP; set reply_tls_cert and reply_tls_key, or put a TLS-terminating proxy in front of it"
+                );
+            }
+            Some(tokio::spawn(reply::http::serve::serve(
+                listener,
+                reply_tls,
+                app,
+                r.max_in_flight.saturating_mul(4).max(256),
+                shutdown.clone(),
+            )))
         }
         _ => None,
     };
@@ -235,7 +250,7 @@ pub async fn run_until(opts: Options, shutdown: watch::Receiver<bool>) -> Result
     )
     .await;
     if let Some(task) = reply_task
-        && let Ok(Err(e)) = task.await
+        && let Err(e) = task.await
     {
         tracing::error!(error = %e, "the reply endpoint stopped");
     }

@@ -52,7 +52,7 @@ pub struct Metrics {
 
 /// The error codes of the reply endpoint counted in `sealpost_gateway_replies_total`; the last,
 /// `other`, counts any code not listed.
-pub const REPLY_CODES: [&str; 20] = [
+pub const REPLY_CODES: [&str; 22] = [
     "bad_request",
     "missing_client_header",
     "unsupported_media_type",
@@ -72,6 +72,8 @@ pub const REPLY_CODES: [&str; 20] = [
     "expired",
     "malformed_license",
     "unknown_key",
+    "overloaded",
+    "request_timeout",
     "other",
 ];
 

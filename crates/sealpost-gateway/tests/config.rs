@@ -279,3 +279,72 @@ key_service_url = "ftp://keys.acme.example"
         "{e:?}"
     );
 }
+
+#[test]
+fn the_reply_endpoint_https_and_limits() {
+    let reply = "reply_listen = \"127.0.0.1:8443\"\nreply_from = \"noreply@acme.example\"\n\
+                 key_service_token_file = \"gateway.token\"\n";
+    // Defaults: plain HTTP, 64 requests in flight, two minutes for a request to arrive.
+    let text = format!("[gateway]\nnext_hop = \"smtp://h:1\"\ntenant = \"t\"\n{reply}{RULES}");
+    let r = load_str(&text, Path::new("/cfg"))
+        .expect("loads")
+        .gateway
+        .reply
+        .unwrap();
+    assert_eq!(r.tls, None);
+    assert_eq!(r.max_in_flight, 64);
+    assert_eq!(r.request_timeout, Duration::from_secs(120));
+
+    // Both TLS keys, resolved against the file's directory like tls_cert/tls_key.
+    let text = format!(
+        "[gateway]\nnext_hop = \"smtp://h:1\"\ntenant = \"t\"\n{reply}\
+         reply_tls_cert = \"tls/reply.pem\"\nreply_tls_key = \"/etc/keys/reply.key\"\n\
+         reply_max_in_flight = 8\nreply_request_timeout = \"45s\"\n{RULES}"
+    );
+    let r = load_str(&text, Path::new("/cfg"))
+        .expect("loads")
+        .gateway
+        .reply
+        .unwrap();
+    assert_eq!(
+        r.tls,
+        Some(("/cfg/tls/reply.pem".into(), "/etc/keys/reply.key".into()))
+    );
+    assert_eq!(r.max_in_flight, 8);
+    assert_eq!(r.request_timeout, Duration::from_secs(45));
+}
+
+#[test]
+fn reply_https_and_limit_mistakes_are_placed() {
+    let placed = |extra: &str, line: usize, column: usize, needle: &str| {
+        let text = format!(
+            "[gateway]\nnext_hop = \"smtp://h:1\"\ntenant = \"t\"\nreply_listen = \"127.0.0.1:1\"\n\
+             reply_from = \"n@acme.example\"\nkey_service_token_file = \"t\"\n{extra}\n{RULES}"
+        );
+        let errors = load_str(&text, Path::new("/cfg")).expect_err("refused");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.line == line && e.column == column && e.message.contains(needle)),
+            "no error at {line}:{column} containing {needle:?} in {errors:#?}"
+        );
+    };
+    // One of the pair alone: the error sits on the key that is there and names the other.
+    placed("reply_tls_cert = \"c.pem\"", 7, 18, "reply_tls_key");
+    placed("reply_tls_key = \"k.pem\"", 7, 17, "reply_tls_cert");
+    placed("reply_max_in_flight = 0", 7, 23, "reply_max_in_flight");
+    placed("reply_max_in_flight = 1000000", 7, 23, "between 1 and");
+    placed(
+        "reply_request_timeout = \"soon\"",
+        7,
+        25,
+        "reply_request_timeout",
+    );
+    placed("reply_request_timeout = \"0s\"", 7, 25, "not a duration");
+    placed(
+        "reply_max_in_flight = -1",
+        7,
+        23,
+        "reply_max_in_flight must be",
+    );
+}

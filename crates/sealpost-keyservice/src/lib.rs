@@ -2,12 +2,12 @@
 //!
 //! The key service: the only party that can turn a license into share B. It keeps tenants
 //! and their keys (license private keys encrypted at rest), signs recipients in with
-//! one-time passcodes, issues sessions, and releases share B — sealed to the browser's
+//! one-time passcodes or an OpenID Connect provider, issues sessions, and releases share B — sealed to the browser's
 //! ephemeral key — only to a signed-in recipient of a message that is neither revoked nor
 //! expired, after the audit record of that release is durable. It never receives a payload
 //! or share A.
 //!
-//! Layers: [`store`] (SQLite or PostgreSQL), pure rules ([`otp`], [`session`]), the
+//! Layers: [`store`] (SQLite or PostgreSQL), pure rules ([`otp`], [`session`], [`oidc`]), the
 //! logic that ties them together, and [`delivery`] of passcode mail over SMTP. Time comes
 //! from a [`clock::Clock`] and randomness from a caller-supplied RNG, so tests control both.
 

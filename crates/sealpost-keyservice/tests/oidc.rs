@@ -48,12 +48,17 @@ const SECRET: &str = "sealpost-test-secret";
 /// does (its standard input closes).
 struct ProviderProcess {
     issuer: String,
-    _child: Mutex<Child>,
+    child: Mutex<Child>,
 }
 
 fn provider() -> &'static ProviderProcess {
     static P: OnceLock<ProviderProcess> = OnceLock::new();
-    P.get_or_init(|| {
+    P.get_or_init(spawn_provider)
+}
+
+/// Starts a provider on a free port; it lives until the child is killed or this process ends.
+fn spawn_provider() -> ProviderProcess {
+    {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/oidc");
         assert!(
             std::path::Path::new(root)
@@ -90,9 +95,9 @@ fn provider() -> &'static ProviderProcess {
             .to_string();
         ProviderProcess {
             issuer,
-            _child: Mutex::new(child),
+            child: Mutex::new(child),
         }
-    })
+    }
 }
 
 fn free_port() -> u16 {
@@ -192,18 +197,21 @@ struct App {
 /// (nothing listens at its issuer). The manual clock starts at the real time, because the
 /// provider stamps its ID tokens with it.
 async fn app(db: Db) -> App {
+    app_with(db, &[]).await
+}
+
+/// [`app`] with more providers.
+async fn app_with(db: Db, more: &[OidcProviderToml]) -> App {
     let issuer = provider().issuer.clone();
     let down = format!("http://127.0.0.1:{}", free_port());
-    let providers = check_providers(
-        &[
-            entry("test", &issuer, "sealpost", Some(SECRET)),
-            entry("public", &issuer, "sealpost-public", None),
-            entry("wrongaud", &issuer, "sealpost-wrong-aud", Some(SECRET)),
-            entry("down", &down, "sealpost", Some(SECRET)),
-        ],
-        None,
-    )
-    .unwrap();
+    let mut entries = vec![
+        entry("test", &issuer, "sealpost", Some(SECRET)),
+        entry("public", &issuer, "sealpost-public", None),
+        entry("wrongaud", &issuer, "sealpost-wrong-aud", Some(SECRET)),
+        entry("down", &down, "sealpost", Some(SECRET)),
+    ];
+    entries.extend_from_slice(more);
+    let providers = check_providers(&entries, None).unwrap();
     let mut f = fixture(db, loose_limits()).await;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -282,6 +290,14 @@ impl App {
         self.post("/v1/rewrap", body, Some(session)).await
     }
 
+    /// The `/metrics` text.
+    async fn metrics(&self) -> String {
+        let req = Request::get("/metrics").body(Body::empty()).unwrap();
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(body.to_vec()).unwrap()
+    }
+
     /// The tenant's audit events named `event`.
     async fn audited(&self, event: &str) -> Vec<sealpost_keyservice::store::AuditRow> {
         let rows = self
@@ -338,6 +354,13 @@ async fn success_opens_the_message(db: Db) {
         json!({ "id": "test", "display_name": "Test test", "preset": "generic" })
     );
     assert_eq!(info["oidc_providers"].as_array().unwrap().len(), 4);
+    assert!(
+        info["oidc_providers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p.get("client_id").is_none())
+    );
 
     let (status, started) = app.start("test", Some("Bob@Example.org")).await;
     assert_eq!(status, StatusCode::OK, "{started}");
@@ -380,6 +403,19 @@ async fn success_opens_the_message(db: Db) {
         "{:?}",
         verified[0]
     );
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("sealpost_oidc_total{event=\"started\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("sealpost_oidc_total{event=\"verified\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("sealpost_oidc_total{event=\"failed\"} 0"),
+        "{metrics}"
+    );
 }
 
 async fn public_client(db: Db) {
@@ -403,6 +439,11 @@ async fn wrong_audience_refused(db: Db) {
     assert_eq!(failed.len(), 1);
     assert!(failed[0].detail.contains("audience"), "{:?}", failed[0]);
     assert!(app.audited("oidc_verified").await.is_empty());
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("sealpost_oidc_total{event=\"failed\"} 1"),
+        "{metrics}"
+    );
 }
 
 async fn unverified_email_refused(db: Db) {
@@ -504,8 +545,24 @@ async fn unknown_provider_tenant_and_hint(db: Db) {
 }
 
 async fn provider_down(db: Db) {
-    let app = app(db).await;
+    // A provider of its own, stopped after the login: the token request finds nobody.
+    let own = spawn_provider();
+    let app = app_with(db, &[entry("own", &own.issuer, "sealpost", Some(SECRET))]).await;
     refused(app.start("down", None).await, 503, "provider_unavailable");
+    let (state, code) = app.login("own", "bob@example.org").await;
+    {
+        let mut child = own.child.lock().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    refused(app.finish(&state, &code).await, 503, "provider_unavailable");
+    let failed = app.audited("oidc_failed").await;
+    assert!(
+        failed[0].detail.contains("provider unavailable"),
+        "{failed:?}"
+    );
+    // The flow is spent: the provider coming back does not revive it.
+    refused(app.finish(&state, &code).await, 400, "oidc_state_invalid");
 }
 
 impl Fixture {

@@ -228,10 +228,12 @@ pub fn keep_original(ctx: Ctx, plaintext: &[u8], answer: &crate::api::RewrapAnsw
     ctx.original.set(original.map(std::sync::Arc::new));
 }
 
-/// Forgets the original and any draft (another message, sign-out, starting over).
+/// Forgets the original, any draft and the last send's outcome (another message, sign-out,
+/// starting over).
 pub fn forget(ctx: Ctx) {
     ctx.original.set(None);
     ctx.draft.set(None);
+    ctx.compose_status.set(Status::Editing);
 }
 
 /// An opened message as `app::open_message` leaves the app's state, for [`mount_reading`].

@@ -59,6 +59,8 @@ pub struct Metrics {
     released: AtomicU64,
     refused: Vec<AtomicU64>,
     otp: [AtomicU64; 3],
+    /// OpenID Connect sign-ins: started, verified, failed (as `otp`).
+    oidc: [AtomicU64; 3],
     /// Reply authorizations: authorized, refused.
     replies: [AtomicU64; 2],
     /// Transport rewraps: released, refused.
@@ -73,6 +75,7 @@ impl Default for Metrics {
             released: AtomicU64::new(0),
             refused: REFUSALS.iter().map(|_| AtomicU64::new(0)).collect(),
             otp: Default::default(),
+            oidc: Default::default(),
             replies: Default::default(),
             transport: Default::default(),
         }
@@ -138,6 +141,28 @@ impl Metrics {
         count_outcome(&self.transport, result);
     }
 
+    /// Counts an OpenID Connect sign-in started.
+    pub(super) fn oidc_started<T>(&self, result: &Result<T, ApiError>) {
+        if result.is_ok() {
+            bump(&self.oidc[0]);
+        }
+    }
+
+    /// Counts an OpenID Connect sign-in finished or refused (not counting unavailability of
+    /// the database or the provider, or rate limits).
+    pub(super) fn oidc_finished<T>(&self, result: &Result<T, ApiError>) {
+        let failures = [
+            code::OIDC_STATE_INVALID,
+            code::OIDC_FAILED,
+            code::EMAIL_NOT_VERIFIED,
+        ];
+        match result {
+            Ok(_) => bump(&self.oidc[1]),
+            Err(e) if failures.contains(&e.code()) => bump(&self.oidc[2]),
+            Err(_) => {}
+        }
+    }
+
     /// The text exposition.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
@@ -184,6 +209,11 @@ impl Metrics {
         out.push_str("# TYPE sealpost_otp_total counter\n");
         for (event, c) in OTP_EVENTS.iter().zip(&self.otp) {
             let _ = writeln!(out, "sealpost_otp_total{{event=\"{event}\"}} {}", get(c));
+        }
+        out.push_str("# HELP sealpost_oidc_total OpenID Connect sign-in events: started, verified, failed.\n");
+        out.push_str("# TYPE sealpost_oidc_total counter\n");
+        for (event, c) in OTP_EVENTS.iter().zip(&self.oidc) {
+            let _ = writeln!(out, "sealpost_oidc_total{{event=\"{event}\"}} {}", get(c));
         }
         out.push_str("# HELP sealpost_reply_authorizations_total Gateway reply authorizations: authorized, refused.\n");
         out.push_str("# TYPE sealpost_reply_authorizations_total counter\n");

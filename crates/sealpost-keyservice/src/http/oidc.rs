@@ -84,11 +84,13 @@ pub(super) async fn oidc_start(
     ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<OidcStartRequest>,
 ) -> Result<Json<OidcStartResponse>, ApiError> {
-    let started = s
+    let result = s
         .service
         .start_oidc(&req.tenant, &req.provider, req.login_hint.as_deref(), ip)
-        .await?;
-    Ok(Json(started.into()))
+        .await
+        .map_err(ApiError::from);
+    s.metrics.oidc_started(&result);
+    Ok(Json(result?.into()))
 }
 
 /// The code and state the provider sent to the redirect URL.
@@ -110,8 +112,13 @@ pub(super) async fn oidc_finish(
     ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<OidcFinishRequest>,
 ) -> Result<Json<SessionResponse>, ApiError> {
-    let session = s.service.finish_oidc(&req.state, &req.code, ip).await?;
-    Ok(Json(session.into()))
+    let result = s
+        .service
+        .finish_oidc(&req.state, &req.code, ip)
+        .await
+        .map_err(ApiError::from);
+    s.metrics.oidc_finished(&result);
+    Ok(Json(result?.into()))
 }
 
 impl From<OidcStartError> for ApiError {

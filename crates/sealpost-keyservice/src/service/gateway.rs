@@ -220,7 +220,8 @@ impl KeyService {
         if normalize_address(&rh.sender) != email || normalize_address(&rl.policy.sender) != email {
             return Err(E::SenderMismatch);
         }
-        let recipients = check_recipients(req.kind, &ol, &email, &rl)?;
+        let settings = self.tenant_settings(tenant).await?.unwrap_or_default();
+        let recipients = check_recipients(req.kind, &ol, &email, &rl, &settings)?;
         Ok(ReplyAuthorized {
             submitter: email,
             recipients,
@@ -412,11 +413,17 @@ fn check_reply_policy(
 }
 
 /// The reply's recipients (each once, in order) if `kind` allows them.
+///
+/// A reply to all may also name addresses of the tenant's own domains that are not in this
+/// copy's policy: the gateway seals one copy per group of recipients, so the organization's
+/// own recipients of the original (who got it unencrypted) are not in an outside recipient's
+/// policy. Writing to the organization's own addresses takes nothing out of it.
 fn check_recipients(
     kind: ReplyKind,
     original: &License,
     submitter: &str,
     reply: &License,
+    settings: &TenantSettings,
 ) -> Result<Vec<String>, ReplyAuthorizeError> {
     let not_allowed = |why| Err(ReplyAuthorizeError::RecipientsNotAllowed(why));
     let mut seen = BTreeSet::new();
@@ -435,11 +442,13 @@ fn check_recipients(
             }
         }
         ReplyKind::ReplyAll => {
-            let allowed =
-                |r: &String| r != submitter && (*r == sender || original.policy.is_recipient(r));
+            let allowed = |r: &String| {
+                r != submitter
+                    && (*r == sender || original.policy.is_recipient(r) || is_internal(settings, r))
+            };
             if recipients.is_empty() || !recipients.iter().all(allowed) {
                 return not_allowed(
-                    "a reply to all goes only to the original sender and recipients, other than yourself",
+                    "a reply to all goes only to the original sender and recipients (and the organization's own addresses), other than yourself",
                 );
             }
         }

@@ -1,6 +1,7 @@
-//! The key service's logic, testable without a socket: sign-in by passcode, sessions,
-//! rewrap, revocation, audit, tenant administration, and the mail gateway's calls (reply
-//! authorization and transport decryption, [`gateway`]). Handlers call one method each.
+//! The key service's logic, testable without a socket: sign-in by passcode or OpenID Connect
+//! (`oidc`), sessions, rewrap, revocation, audit, tenant administration, and the mail
+//! gateway's calls (reply authorization and transport decryption, [`gateway`]). Handlers
+//! call one method each.
 //!
 //! Every decision reads time from the [`Clock`] and randomness from [`Entropy`]; every
 //! release of share B is preceded by a durable audit record (audit fails closed). Audit

@@ -156,8 +156,14 @@ async fn reply_kinds_are_authorized_and_audited(db: Db) {
     let gw = f.gateway_token().await;
     let bob = sign_in(&f, &env, "Bob@Gmail.com").await;
 
-    let cases: [(ReplyKind, &[&str]); 5] = [
+    let cases: [(ReplyKind, &[&str]); 6] = [
         (ReplyKind::Reply, &["alice@example.com"]),
+        // The organization's own people on the original got it unencrypted, so they are not
+        // in an outside recipient's policy; a reply to all may still include them.
+        (
+            ReplyKind::ReplyAll,
+            &["alice@example.com", "dave@example.com"],
+        ),
         (
             ReplyKind::ReplyAll,
             &["alice@example.com", "carol@yahoo.com"],
@@ -214,7 +220,7 @@ async fn reply_kinds_are_authorized_and_audited(db: Db) {
     assert_eq!(ok.recipients, ["alice@example.com"]);
 
     let records = audit(&f, &env, "reply_").await;
-    assert_eq!(records.len(), 6);
+    assert_eq!(records.len(), 7);
     for (record, detail) in records.iter().zip(&details) {
         assert_eq!(record.event, "reply_authorized");
         assert_eq!(record.email.as_deref(), Some("bob@gmail.com"));
@@ -353,7 +359,7 @@ async fn reply_refusals_in_order_and_audited(db: Db) {
     // The recipients.
     let only_sender = R::RecipientsNotAllowed("a reply goes to the original sender only");
     let all_rule = R::RecipientsNotAllowed(
-        "a reply to all goes only to the original sender and recipients, other than yourself",
+        "a reply to all goes only to the original sender and recipients (and the organization's own addresses), other than yourself",
     );
     let many: Vec<String> = (0..101).map(|i| format!("r{i}@example.org")).collect();
     let many: Vec<&str> = many.iter().map(String::as_str).collect();
