@@ -108,6 +108,7 @@ GATEWAY_PORT=$(free_port)
 REPLY_PORT=$(free_port)
 REPLY_URL="http://127.0.0.1:$REPLY_PORT"
 OIDC_PORT=$(free_port)
+METRICS_PORT=$(free_port)
 
 say "tenant and data directory in $WORK; sealpost serve on $URL"
 "$SEALPOST" tenant init --dir "$WORK/tenant" --domain example.com --name "Example Corp" \
@@ -148,6 +149,7 @@ hostname = "gateway.example.com"
 next_hop = "smtp://127.0.0.1:$POSTFIX_PORT"
 tenant = "$WORK/tenant"
 spool_dir = "$WORK/spool"
+metrics_listen = "127.0.0.1:$METRICS_PORT"
 reply_listen = "127.0.0.1:$REPLY_PORT"
 reply_from = "noreply@example.com"
 reply_allowed_origins = ["$URL"]

@@ -219,9 +219,10 @@ pub async fn run_until(opts: Options, shutdown: watch::Receiver<bool>) -> Result
                 key_service = %client.base_url(),
                 "reply endpoint is running"
             );
-            if reply_tls.is_none() {
+            // On loopback a TLS-terminating proxy in front is the likely setup (or a demo).
+            if reply_tls.is_none() && !r.listen.ip().is_loopback() {
                 tracing::warn!(
-                    "the reply endpoint speaks plain HTTP; set reply_tls_cert and reply_tls_key, or put a TLS-terminating proxy in front of it"
+                    "the reply endpoint speaks plain HTTP on a network address; set reply_tls_cert and reply_tls_key, or put a TLS-terminating proxy in front of it on loopback"
                 );
             }
             Some(tokio::spawn(reply::http::serve::serve(

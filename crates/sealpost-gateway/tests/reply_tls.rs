@@ -239,6 +239,8 @@ async fn a_missing_or_invalid_certificate_or_key_refuses_to_start() {
     let certs = certs();
     let dir = certs.dir.path();
     std::fs::write(dir.join("garbage.pem"), "not a certificate\n").unwrap();
+    let other = rcgen::generate_simple_self_signed(vec![HOST.to_owned()]).unwrap();
+    std::fs::write(dir.join("other-key.pem"), other.signing_key.serialize_pem()).unwrap();
     let cases = [
         // Relative paths are the configuration file's directory's.
         (
@@ -260,6 +262,12 @@ async fn a_missing_or_invalid_certificate_or_key_refuses_to_start() {
             "reply_tls_cert = \"reply-cert.pem\"\nreply_tls_key = \"garbage.pem\"",
             "garbage.pem",
             "no PEM private key",
+        ),
+        // A key of another certificate.
+        (
+            "reply_tls_cert = \"reply-cert.pem\"\nreply_tls_key = \"other-key.pem\"",
+            "other-key.pem",
+            "with key",
         ),
         // The key file holds a certificate, not a key.
         (

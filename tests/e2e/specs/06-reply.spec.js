@@ -39,18 +39,18 @@ test('a reply with an attachment reaches the sender decrypted and threaded; no p
   const submissions = recordSubmissions(portal);
 
   await portal.getByRole('button', { name: 'Reply', exact: true }).click();
-  await expect(portal.getByLabel('To')).toHaveValue(/alice@example\.com/);
+  await expect(portal.locator('#compose-to')).toHaveValue(/alice@example\.com/);
   const secret = `Signed copy attached ${crypto.randomBytes(8).toString('hex')}`;
-  await portal.getByLabel('Message').fill(`${secret}\nBest, Bob`);
+  await portal.locator('#compose-body').fill(`${secret}\nBest, Bob`);
   const attachment = crypto.randomBytes(3000);
-  await portal.getByLabel('Attach files').setInputFiles({ name: 'signed.pdf', mimeType: 'application/pdf', buffer: attachment });
+  await portal.locator('#compose-files').setInputFiles({ name: 'signed.pdf', mimeType: 'application/pdf', buffer: attachment });
   await S.checkPage(portal, 'compose-reply');
   const [response] = await Promise.all([
     portal.waitForResponse((r) => REPLIES.test(r.url()) && r.request().method() === 'POST'),
     portal.getByRole('button', { name: 'Send' }).click(),
   ]);
   expect(response.status()).toBe(202);
-  await expect(portal.getByTestId('compose-sent')).toBeVisible();
+  await expect(portal.getByTestId('compose-success')).toBeVisible();
 
   // What left the browser: JSON with the envelope; neither holds the reply's plaintext.
   expect(submissions).toHaveLength(1);
@@ -84,12 +84,12 @@ test('reply-all reaches everyone allowed: internal recipients decrypted, outside
     cc: 'Carol <carol@example.net>, Dave <dave@example.com>',
   });
   await portal.getByRole('button', { name: 'Reply all' }).click();
-  await expect(portal.getByLabel('To')).toHaveValue(/alice@example\.com/);
-  await expect(portal.getByLabel('Cc')).toHaveValue(/carol@example\.net/);
-  await expect(portal.getByLabel('Cc')).toHaveValue(/dave@example\.com/);
-  await expect(portal.getByLabel('Cc')).not.toHaveValue(/bob@example\.org/);
+  await expect(portal.locator('#compose-to')).toHaveValue(/alice@example\.com/);
+  await expect(portal.locator('#compose-cc')).toHaveValue(/carol@example\.net/);
+  await expect(portal.locator('#compose-cc')).toHaveValue(/dave@example\.com/);
+  await expect(portal.locator('#compose-cc')).not.toHaveValue(/bob@example\.org/);
   const secret = `Reply to all ${crypto.randomBytes(8).toString('hex')}`;
-  await portal.getByLabel('Message').fill(secret);
+  await portal.locator('#compose-body').fill(secret);
   const [response] = await Promise.all([
     portal.waitForResponse((r) => REPLIES.test(r.url()) && r.request().method() === 'POST'),
     portal.getByRole('button', { name: 'Send' }).click(),
@@ -108,7 +108,7 @@ test('reply-all reaches everyone allowed: internal recipients decrypted, outside
   const wrapperRaw = wrapper.data.toString('utf8');
   expect(wrapperRaw).not.toContain(secret);
   expect(S.headerOf(wrapperRaw, 'X-Sealpost-Envelope')).not.toBeNull();
-  expect(S.headerOf(wrapperRaw, 'X-Sealpost-Relayed-For')).toBe('bob@example.org');
+  expect(S.headerOf(wrapperRaw, 'X-Sealpost-Relayed-For')).toBe('<bob@example.org>');
   const header = S.inspect(wrapper.data);
   expect(JSON.stringify(header)).toContain('bob@example.org');
 });
@@ -128,7 +128,7 @@ test('Do-Not-Forward offers no Forward, and a forged forward is refused and audi
   });
   await portal.getByRole('button', { name: 'Reply', exact: true }).click();
   const secret = `forged ${crypto.randomBytes(6).toString('hex')}`;
-  await portal.getByLabel('Message').fill(secret);
+  await portal.locator('#compose-body').fill(secret);
   const [response] = await Promise.all([
     portal.waitForResponse((r) => REPLIES.test(r.url()) && r.request().method() === 'POST'),
     portal.getByRole('button', { name: 'Send' }).click(),
