@@ -28,8 +28,8 @@
 # SEALPOST_DEMO_METRICS
 # (gateway metrics, default 127.0.0.1:9025), SEALPOST_DEMO_LISTEN (default 127.0.0.1:8080; the tenant is made for the
 # address of the first run: delete .sealpost-demo/ after changing it), SEALPOST_DEMO_DIR
-# (default .sealpost-demo), SEALPOST_DEMO_NO_SERVE=1 (prepare everything, do not start the
-# service).
+# (default .sealpost-demo), SEALPOST_DEMO_NO_SERVE=1 (prepare everything, send the samples,
+# then stop instead of staying up).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -62,18 +62,9 @@ if ! grep -qF "portal_url = \"$URL/\"" "$DEMO/tenant/tenant.toml" \
   echo "demo.sh: $DEMO/tenant was made for other addresses than $URL and http://$REPLY (or by an older demo); delete $DEMO/ and run again" >&2
   exit 1
 fi
-# The key service's database knows the tenant before `serve` starts, so that the gateway's
-# token (its credential for the key service) can be made now.
-"$SEALPOST" tenant add --data "$DATA" "$DEMO/tenant" >/dev/null
-if [ ! -s "$DEMO/gateway.token" ]; then
-  (umask 077; "$SEALPOST" admin token create --data "$DATA" --tenant-id example.com --role gateway \
-    > "$DEMO/gateway.token")
-fi
-
-echo "==> starting the mail gateway on $SMTP (rules: examples/demo-rules.toml)"
 mkdir -p "$MAILBOX"
 rm -f "$MAILBOX"/*.eml
-# The gateway's configuration: a [gateway] table in front of the committed demo rules. Mail
+# The configuration: a [gateway] table in front of the committed demo rules. Mail
 # it accepts is filed into the development mailbox (next hop file://), one .eml per recipient.
 {
   cat <<TOML
@@ -109,9 +100,40 @@ TOML
   cat examples/demo-rules.toml
 } > "$DEMO/gateway.toml"
 "$SEALPOST" rules check --config "$DEMO/gateway.toml" >/dev/null
+
+SERVE_PID=""
+GATEWAY_PID=""
+stop_all() {
+  for pid in $GATEWAY_PID $SERVE_PID; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  scripts/oidc-provider.sh stop "$OIDC_PORT" 2>/dev/null || true
+}
+trap stop_all EXIT
+
+echo "==> starting the demo OpenID provider on 127.0.0.1:$OIDC_PORT (accounts: bob@example.org, carol@example.com)"
+OIDC_REDIRECT_URIS="$URL/" OIDC_ACCOUNTS="bob@example.org,carol@example.com,unverified@example.org:unverified" \
+  scripts/oidc-provider.sh start "$OIDC_PORT" >/dev/null
+
+echo "==> starting Sealpost (portal, key service, development mailbox) on $URL, log in $DEMO/serve.log"
+"$SEALPOST" serve --demo --portal-dir dist --data "$DATA" --tenant "$DEMO/tenant" --listen "$LISTEN" \
+  --config "$DEMO/gateway.toml" 2> "$DEMO/serve.log" &
+SERVE_PID=$!
+for _ in $(seq 1 150); do
+  if python3 -c "import urllib.request; urllib.request.urlopen('$URL/readyz', timeout=1)" 2>/dev/null; then break; fi
+  kill -0 $SERVE_PID 2>/dev/null || { cat "$DEMO/serve.log" >&2; echo "demo.sh: sealpost serve did not start (is $LISTEN in use?)" >&2; exit 1; }
+  sleep 0.2
+done
+# The gateway's credential for the key service (made once; the tenant is in the database now).
+if [ ! -s "$DEMO/gateway.token" ]; then
+  (umask 077; "$SEALPOST" admin token create --data "$DATA" --tenant-id example.com --role gateway \
+    > "$DEMO/gateway.token")
+fi
+
+echo "==> starting the mail gateway on $SMTP (rules: examples/demo-rules.toml; replies on $REPLY)"
 "$SEALPOST" gateway --config "$DEMO/gateway.toml" 2> "$DEMO/gateway.log" &
 GATEWAY_PID=$!
-trap 'kill $GATEWAY_PID 2>/dev/null || true; scripts/oidc-provider.sh stop "$OIDC_PORT" 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
   if (exec 3<>"/dev/tcp/${SMTP%:*}/${SMTP##*:}") 2>/dev/null; then break; fi
   kill -0 $GATEWAY_PID 2>/dev/null || { cat "$DEMO/gateway.log" >&2; echo "demo.sh: the gateway did not start" >&2; exit 1; }
@@ -160,18 +182,14 @@ for f in "$MAILBOX"/*.eml; do
   fi
 done
 
-echo "==> starting the demo OpenID provider on 127.0.0.1:$OIDC_PORT (accounts: bob@example.org, carol@example.com)"
-OIDC_REDIRECT_URIS="$URL/" OIDC_ACCOUNTS="bob@example.org,carol@example.com,unverified@example.org:unverified" \
-  scripts/oidc-provider.sh start "$OIDC_PORT" >/dev/null
-
 if [ "${SEALPOST_DEMO_NO_SERVE:-0}" = 1 ]; then
-  echo "Prepared. Start it with: $SEALPOST serve --demo --portal-dir dist --data $DATA --tenant $DEMO/tenant --listen $LISTEN --config $DEMO/gateway.toml"
-  echo "(and the gateway with: $SEALPOST gateway --config $DEMO/gateway.toml)"
+  echo "Prepared (and stopped again). Start it with: $SEALPOST serve --demo --portal-dir dist --data $DATA --tenant $DEMO/tenant --listen $LISTEN --config $DEMO/gateway.toml"
+  echo "(and the gateway with: $SEALPOST gateway --config $DEMO/gateway.toml, the OpenID provider with: scripts/oidc-provider.sh start $OIDC_PORT)"
   exit 0
 fi
 cat <<TXT
 
-==> starting Sealpost in demo mode on $URL (Ctrl-C stops it)
+==> Sealpost runs in demo mode on $URL (Ctrl-C stops it; logs in $DEMO/serve.log and $DEMO/gateway.log)
 
     Open  $URL/dev/mailbox  in your browser:
       1. open a mail's message.html and select "Open the message";
@@ -197,5 +215,4 @@ cat <<TXT
       $SEALPOST rules test --config $DEMO/gateway.toml $FIXTURES/lab-results.eml
     The queue: $SEALPOST queue list --config $DEMO/gateway.toml   Metrics: http://$METRICS/metrics
 TXT
-"$SEALPOST" serve --demo --portal-dir dist --data "$DATA" --tenant "$DEMO/tenant" --listen "$LISTEN" \
-  --config "$DEMO/gateway.toml"
+wait "$SERVE_PID"
