@@ -14,6 +14,7 @@
 
 use super::Kind;
 use super::original::Original;
+use sealpost_core::mail::escape_html;
 
 /// `Re: subject`, or `Fwd: subject`, without doubling a prefix already there.
 pub fn subject(kind: Kind, original: &str) -> String {
@@ -218,22 +219,6 @@ pub fn byte_to_utf16(text: &str, b: usize) -> usize {
         .take_while(|(i, _)| *i < b)
         .map(|(_, c)| c.len_utf16())
         .sum()
-}
-
-/// Escapes text for HTML content and attribute values.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 enum Block {
