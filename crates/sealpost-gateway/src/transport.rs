@@ -6,7 +6,9 @@
 //! the payload once with the core, and moves the recipients it was released for into a copy
 //! that carries the decrypted message ([`Decryptable::decrypted_copy`]). A recipient the key
 //! service refuses, or every remaining one once it is unreachable or the time for the message
-//! ([`Transport::deadline`]) has run out, keeps the wrapper unchanged. Outcomes are logged
+//! ([`Transport::deadline`]) has run out, keeps the wrapper unchanged; so does every recipient
+//! of a message whose decrypted `From` is not the sender sealed in its (signed) header, since
+//! a reply's header fields are written by the replier's browser. Outcomes are logged
 //! (message id, recipient, reason; never content) and counted.
 //!
 //! It runs on the blocking thread that processes the message and waits for the key service
@@ -18,7 +20,9 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use mail_parser::{HeaderName, HeaderValue, MessageParser};
 use sealpost_core::Envelope;
+use sealpost_core::policy::normalize_address;
 use sealpost_core::rewrap::{ClientSecretKey, open_share};
 use zeroize::Zeroizing;
 
@@ -95,10 +99,14 @@ impl Transport {
                 };
                 let step = match step {
                     Step::Released(share) if plaintext.is_none() => match env.decrypt(&share) {
-                        Ok(p) => {
+                        Ok(p) if from_is_sender(&p, &env.header().sender) => {
                             plaintext = Some(p);
                             Step::Released(share)
                         }
+                        Ok(_) => Step::Failed(
+                            "the decrypted message's From is not the sender sealed in its header"
+                                .into(),
+                        ),
                         Err(e) => Step::Failed(format!("the payload does not decrypt: {e}")),
                     },
                     other => other,
@@ -139,6 +147,31 @@ impl Transport {
     }
 }
 
+/// Whether every `From` address of `message` is `sender` (compared normalized), and there is
+/// at least one. A decrypted copy is delivered with the payload's own header, and the payload
+/// of a reply was written by the replier's browser: without this check an outside recipient
+/// could reply "From" any internal address and have it delivered readable, past the
+/// organization's inbound checks, which see only the wrapper.
+fn from_is_sender(message: &[u8], sender: &str) -> bool {
+    let Some(parsed) = MessageParser::default().parse_headers(message) else {
+        return false;
+    };
+    let sender = normalize_address(sender);
+    let mut any = false;
+    for value in parsed.header_values(HeaderName::From) {
+        let HeaderValue::Address(list) = value else {
+            return false;
+        };
+        for addr in list.iter() {
+            if addr.address().map(normalize_address).as_deref() != Some(sender.as_str()) {
+                return false;
+            }
+            any = true;
+        }
+    }
+    any
+}
+
 /// Opens the sealed share B of a transport answer.
 fn open(key: &ClientSecretKey, env: &Envelope<'_>, sealed_b64: &str) -> Step {
     let Ok(sealed) = B64.decode(sealed_b64) else {
@@ -147,5 +180,40 @@ fn open(key: &ClientSecretKey, env: &Envelope<'_>, sealed_b64: &str) -> Step {
     match open_share(key, env.header_bytes(), &sealed) {
         Ok(share) => Step::Released(share),
         Err(_) => Step::Failed("the key service's sealed share does not open".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::from_is_sender;
+
+    #[test]
+    fn the_decrypted_from_must_be_the_sealed_sender() {
+        let bob = "bob@other.example";
+        for good in [
+            &b"From: bob@other.example\r\nTo: a@acme.example\r\n\r\nHi\r\n"[..],
+            b"From: Bob <BOB@Other.Example>\r\n\r\nHi\r\n",
+            b"From: bob@other.example\nSubject: x\n\nHi\n",
+        ] {
+            assert!(
+                from_is_sender(good, bob),
+                "{}",
+                String::from_utf8_lossy(good)
+            );
+        }
+        for bad in [
+            &b"From: ceo@acme.example\r\n\r\nHi\r\n"[..],
+            b"From: \"bob@other.example\" <ceo@acme.example>\r\n\r\nHi\r\n",
+            b"From: bob@other.example, ceo@acme.example\r\n\r\nHi\r\n",
+            b"From: bob@other.example\r\nFrom: ceo@acme.example\r\n\r\nHi\r\n",
+            b"To: a@acme.example\r\n\r\nNo From at all\r\n",
+            b"",
+        ] {
+            assert!(
+                !from_is_sender(bad, bob),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 }

@@ -85,10 +85,9 @@ async fn a_reply_to_an_internal_sender_arrives_decrypted() {
     );
     let session = ks.session(&original, BOB).await;
     let sub = ks.submission(&original, BOB, &[ALICE], Some("Re: Plans"), REPLY, 2);
-    let o = Envelope::parse(&original).unwrap();
     let body = json!({
         "kind": "reply",
-        "original": { "header": B64.encode(o.header_bytes()), "license": B64.encode(o.license()) },
+        "original": { "envelope": B64.encode(&original) },
         "envelope": B64.encode(&sub),
         "to": [ALICE], "cc": [],
         "threading": { "message_id": "<r7@sealpost.invalid>", "in_reply_to": "<m7@acme.example>",
@@ -280,5 +279,53 @@ async fn a_wrapper_that_does_not_verify_is_never_decrypted() {
     for r in ["decrypted", "refused", "failed"] {
         assert_eq!(series(&gw, r).await, 0, "{r}");
     }
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_whose_from_is_not_its_sender_is_delivered_as_the_wrapper() {
+    let Some(sink) = start_sink_with(&[]) else {
+        return;
+    };
+    let ks = Ks::start(true).await;
+    let gw = Gw::start(&ks, sink.port, true, "").await;
+    let original = ks.seal(
+        &Template::encrypt_only(),
+        ALICE,
+        &[BOB],
+        Some("Plans"),
+        ORIGINAL,
+        8,
+    );
+    let session = ks.session(&original, BOB).await;
+    // Bob's browser writes a message "from" Carol, a colleague of Alice's.
+    let spoofed: &[u8] = b"From: Carol <carol@acme.example>\r\nTo: alice@acme.example\r\nSubject: Re: Plans\r\nMessage-ID: <r8@sealpost.invalid>\r\n\r\nPlease wire the money.\r\n";
+    let sub = ks.submission(&original, BOB, &[ALICE], Some("Re: Plans"), spoofed, 9);
+    let body = json!({
+        "kind": "reply",
+        "original": { "envelope": B64.encode(&original) },
+        "envelope": B64.encode(&sub),
+        "to": [ALICE], "cc": [],
+        "threading": { "message_id": "<r8@sealpost.invalid>", "in_reply_to": null,
+                       "references": null }
+    });
+    let resp = reqwest::Client::new()
+        .post(gw.replies_url())
+        .bearer_auth(&session)
+        .header("X-Sealpost-Client", "1")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+
+    let got = wait_received(&sink, 1).await;
+    assert_eq!(rcpts(&got[0]), [ALICE]);
+    let text = String::from_utf8_lossy(&got[0].data);
+    assert!(text.contains("X-Sealpost-Envelope:"), "{text}");
+    assert!(!text.contains("X-Sealpost-Decrypted"), "{text}");
+    assert!(!text.contains("wire the money"), "{text}");
+    assert_eq!(series(&gw, "decrypted").await, 0);
+    assert_eq!(series(&gw, "failed").await, 1);
     gw.stop().await;
 }

@@ -67,7 +67,7 @@ pub struct OidcProviderToml {
     pub display_name: Option<String>,
     /// The issuer, exactly as the provider's ID tokens name it; default from the preset.
     pub issuer: Option<String>,
-    /// Microsoft only: the directory (tenant id or verified domain) whose issuer to trust.
+    /// Microsoft only: the directory (tenant) id, a GUID, whose issuer to trust.
     pub ms_tenant: Option<String>,
     /// The client id registered at the provider.
     pub client_id: Option<String>,
@@ -262,24 +262,29 @@ fn issuer(preset: Preset, e: &OidcProviderToml, errors: &mut Vec<String>) -> Str
             if MS_MULTI_TENANT.contains(&t.to_ascii_lowercase().as_str()) {
                 errors.push(format!(
                     "ms_tenant {t:?} is a multi-tenant endpoint whose ID tokens carry each user's own directory as issuer, \
-                     so the issuer cannot be checked exactly; give your directory (tenant) id or verified domain, or \
+                     so the issuer cannot be checked exactly; give your directory (tenant) id, or \
                      9188040d-6c67-4c5b-b112-36a304b66dad for personal Microsoft accounts"
                 ));
                 return String::new();
             }
-            if t.is_empty()
-                || !t
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-            {
-                errors.push(format!("ms_tenant {t:?} is not a directory id or domain"));
+            // Entra's ID tokens (and its discovery document, whose issuer must equal the one
+            // configured) name the directory by its id even when it is looked up by a domain.
+            if !is_directory_id(t) {
+                errors.push(format!(
+                    "ms_tenant {t:?} is not a directory id: give the Directory (tenant) ID, a GUID such as \
+                     00000000-0000-0000-0000-000000000000 (a domain does not work: Entra's ID tokens name the \
+                     directory by its id, so the issuer would never match)"
+                ));
                 return String::new();
             }
-            format!("https://login.microsoftonline.com/{t}/v2.0")
+            format!(
+                "https://login.microsoftonline.com/{}/v2.0",
+                t.to_ascii_lowercase()
+            )
         }
         (Preset::Microsoft, None, None) => {
             errors.push(
-                "preset microsoft needs the directory to trust: set ms_tenant (your Entra tenant id or verified domain; \
+                "preset microsoft needs the directory to trust: set ms_tenant (your Entra directory (tenant) id; \
                  9188040d-6c67-4c5b-b112-36a304b66dad for personal Microsoft accounts) or an explicit issuer \
                  https://login.microsoftonline.com/{tenant}/v2.0"
                     .to_string(),
@@ -325,6 +330,16 @@ fn check_url(u: &str, what: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// A GUID in its usual form (8-4-4-4-12 hexadecimal digits), as Entra writes a directory id.
+fn is_directory_id(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn is_slug(s: &str) -> bool {

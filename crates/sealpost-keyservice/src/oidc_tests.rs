@@ -27,13 +27,13 @@ fn presets_fill_in_defaults() {
     assert_eq!(y.issuer, "https://api.login.yahoo.com");
     assert_eq!(y.display_name, "Yahoo");
     let m = one(OidcProviderToml {
-        ms_tenant: Some("contoso.onmicrosoft.com".into()),
+        ms_tenant: Some("72F988BF-86f1-41af-91ab-2d7cd011db47".into()),
         ..entry(Preset::Microsoft)
     })
     .unwrap();
     assert_eq!(
         m.issuer,
-        "https://login.microsoftonline.com/contoso.onmicrosoft.com/v2.0"
+        "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0"
     );
     assert_eq!(m.display_name, "Microsoft");
     let explicit = one(OidcProviderToml {
@@ -69,12 +69,21 @@ fn microsoft_needs_its_directory() {
         .unwrap_err();
         assert!(e[0].contains("multi-tenant"), "{e:?}");
     }
-    let e = one(OidcProviderToml {
-        ms_tenant: Some("a/b".into()),
-        ..entry(Preset::Microsoft)
-    })
-    .unwrap_err();
-    assert!(e[0].contains("not a directory id"), "{e:?}");
+    // A domain names the directory in the URL, but Entra's issuer is always its id.
+    for not_an_id in [
+        "a/b",
+        "contoso.onmicrosoft.com",
+        "72f988bf-86f1-41af-91ab-2d7cd011db4",
+        "72f988bf-86f1-41af-91ab-2d7cd011db47-0",
+        "72f988bg-86f1-41af-91ab-2d7cd011db47",
+    ] {
+        let e = one(OidcProviderToml {
+            ms_tenant: Some(not_an_id.into()),
+            ..entry(Preset::Microsoft)
+        })
+        .unwrap_err();
+        assert!(e[0].contains("not a directory id"), "{not_an_id}: {e:?}");
+    }
     let e = one(OidcProviderToml {
         ms_tenant: Some("x".into()),
         issuer: Some("https://login.microsoftonline.com/x/v2.0".into()),

@@ -74,7 +74,7 @@ error_codes! {
     RIGHT_NOT_GRANTED = "right_not_granted", 403, "The original message's policy does not grant the right this answer needs (`reply`, `reply_all` or `forward`).";
     RECIPIENTS_NOT_ALLOWED = "recipients_not_allowed", 403, "The reply's recipients are not allowed for its kind (reply: the original sender; reply-all: the original sender and recipients other than the submitter; forward: 1 to 100 addresses).";
     SENDER_MISMATCH = "sender_mismatch", 403, "The reply's sender is not the signed-in address.";
-    REPLY_POLICY_INVALID = "reply_policy_invalid", 400, "The reply is not sealed for this tenant, reuses the original's message id, or changes its template, rights, expiry or subject visibility.";
+    REPLY_POLICY_INVALID = "reply_policy_invalid", 400, "The reply is not sealed for this tenant, names another key service than the original, reuses the original's message id, or changes its template, rights, expiry or subject visibility.";
     TRANSPORT_DECRYPTION_DISABLED = "transport_decryption_disabled", 403, "The tenant has not enabled transport decryption.";
     NOT_INTERNAL = "not_internal", 403, "The recipient is not in one of the organization's own domains.";
     UNKNOWN_PROVIDER = "unknown_provider", 404, "No OpenID Connect provider with this id is configured.";

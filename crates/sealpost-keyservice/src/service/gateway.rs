@@ -206,15 +206,19 @@ impl KeyService {
         if !ol.policy.rights.contains(right) {
             return Err(E::RightNotGranted(right.name()));
         }
-        // Any tenant's key here may open it; the tenant is checked with the policy.
+        // Only with the token's tenant's keys: another tenant's license is never opened for
+        // this token, so its answer cannot tell whether one is valid.
         let (rh, rl) = match self
-            .open_license(req.reply_header, req.reply_license)
+            .open_for_tenant(tenant, req.reply_header, req.reply_license)
             .await?
         {
-            Opened::Ok(b) => *b,
-            Opened::Malformed | Opened::UnknownTenant | Opened::UnknownKey => {
-                return Err(E::MalformedLicense);
+            Scoped::Ok(b) => *b,
+            Scoped::UnknownKey
+                if Header::decode(req.reply_header).is_ok_and(|h| h.tenant_id != tenant) =>
+            {
+                return Err(E::ReplyPolicyInvalid("it is not sealed for this tenant"));
             }
+            Scoped::Malformed | Scoped::UnknownKey => return Err(E::MalformedLicense),
         };
         check_reply_policy(tenant, (&oh, &ol), (&rh, &rl), now)?;
         if normalize_address(&rh.sender) != email || normalize_address(&rl.policy.sender) != email {
@@ -374,7 +378,8 @@ fn is_internal(settings: &TenantSettings, addr: &str) -> bool {
             .any(|d| d.trim_end_matches('.').eq_ignore_ascii_case(domain))
 }
 
-/// The reply's tenant, message id, template, rights, expiry and subject against the original.
+/// The reply's tenant, key service, message id, template, rights, expiry and subject against
+/// the original.
 fn check_reply_policy(
     tenant: &str,
     (oh, ol): (&Header, &License),
@@ -384,6 +389,10 @@ fn check_reply_policy(
     let invalid = |why| Err(ReplyAuthorizeError::ReplyPolicyInvalid(why));
     if rh.tenant_id != tenant {
         return invalid("it is not sealed for this tenant");
+    }
+    if rh.key_service_url != oh.key_service_url {
+        // Counter-signed, it would send its readers to a key service of the replier's choice.
+        return invalid("it names another key service than the original");
     }
     if rh.message_id == oh.message_id {
         return invalid("it has the original's message id");

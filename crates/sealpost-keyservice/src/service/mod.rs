@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Infallible, SeedableRng, TryCryptoRng, TryRng};
 use sealpost_core::keys::KeyEncryptionKey;
-use sealpost_core::{Header, KeyId, License, LicenseSecretKey};
+use sealpost_core::{Header, License};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -254,43 +254,42 @@ impl KeyService {
         let Ok(header) = Header::decode(header_bytes) else {
             return Ok(Opened::Malformed);
         };
+        let wanted = header.license_key_id.to_string();
+        let keys = self.store.keys(&header.tenant_id).await?;
+        let wrapped = keys
+            .into_iter()
+            .find(|k| k.kind == "license" && k.key_id == wanted && k.status == "active")
+            .and_then(|k| k.wrapped_private);
+        self.open_license_with(header, header_bytes, license, wrapped.as_deref())
+            .await
+    }
+
+    /// Opens the license of `header` with the wrapped private half of the tenant's active
+    /// license key it names, as the caller read it from the store (`None`: no such active
+    /// key). The row is read on every request; only its decryption is cached ([`KeyCache`]).
+    async fn open_license_with(
+        &self,
+        header: Header,
+        header_bytes: &[u8],
+        license: &[u8],
+        wrapped: Option<&[u8]>,
+    ) -> Result<Opened, StoreError> {
+        let tenant_id = header.tenant_id.as_str();
         // A key row implies its tenant (foreign key), so the tenant is read only on a miss.
-        let Some(key) = self
-            .license_key(&header.tenant_id, &header.license_key_id)
-            .await?
-        else {
-            if self.store.tenant(&header.tenant_id).await?.is_none() {
+        let Some(wrapped) = wrapped else {
+            if self.store.tenant(tenant_id).await?.is_none() {
                 return Ok(Opened::UnknownTenant);
             }
             return Ok(Opened::UnknownKey);
         };
+        let id = &header.license_key_id;
+        let key = self
+            .key_cache
+            .unwrap(&self.kek, tenant_id, id, wrapped)
+            .map_err(|_| StoreError::Corrupt(format!("license key {id} of tenant {tenant_id} does not decrypt with this key-encryption key")))?;
         match sealpost_core::license::open(&key, header_bytes, license) {
             Ok(lic) => Ok(Opened::Ok(Box::new((header, lic)))),
             Err(_) => Ok(Opened::Malformed),
         }
-    }
-
-    /// The tenant's active license key with this id. The row is read on every call; only
-    /// its decryption is cached ([`KeyCache`]).
-    async fn license_key(
-        &self,
-        tenant_id: &str,
-        id: &KeyId,
-    ) -> Result<Option<LicenseSecretKey>, StoreError> {
-        let wanted = id.to_string();
-        let keys = self.store.keys(tenant_id).await?;
-        let Some(row) = keys
-            .iter()
-            .find(|k| k.kind == "license" && k.key_id == wanted && k.status == "active")
-        else {
-            return Ok(None);
-        };
-        let Some(wrapped) = &row.wrapped_private else {
-            return Ok(None);
-        };
-        self.key_cache
-            .unwrap(&self.kek, tenant_id, id, wrapped)
-            .map(Some)
-            .map_err(|_| StoreError::Corrupt(format!("license key {wanted} of tenant {tenant_id} does not decrypt with this key-encryption key")))
     }
 }

@@ -19,6 +19,7 @@
 //! - **Errors** are [`StoreError`]; nothing read from the database can make the store panic.
 
 mod auth;
+mod lookup;
 mod oidc;
 mod outbox;
 mod records;
@@ -31,6 +32,7 @@ use std::time::Duration;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyConnection, AnyPool, AssertSqlSafe, Executor};
 
+pub use lookup::RewrapLookup;
 pub use oidc::{OidcFlowRow, TakenFlow};
 pub use outbox::{ClaimedMail, DeliveryState, OutboxEntry};
 pub use rows::{

@@ -327,6 +327,29 @@ async fn reply_refusals_in_order_and_audited(db: Db) {
     let elsewhere = f.seal_reply_as("other.example", &other_pk, &to_alice, None, 51);
     let e = invalid("it is not sealed for this tenant");
     check(&bob, reply, &original, &parts(&elsewhere), e).await;
+    // Never opened with the other tenant's key: a damaged license answers the same.
+    let mut damaged = parts(&elsewhere);
+    damaged.1[70] ^= 1;
+    let e = invalid("it is not sealed for this tenant");
+    check(&bob, reply, &original, &damaged, e).await;
+    // Sealed by the portal under another key-service URL than the original's header names.
+    let sealer = sealpost_core::SubmissionSealer {
+        tenant_id: "example.com",
+        key_service_url: "https://keys.attacker.example",
+        license_key: &f.license.public_key(),
+        signing_key_id: f.signing.verifying_key().key_id(),
+    };
+    let moved_away = sealpost_core::seal_submission(
+        &sealer,
+        &to_alice,
+        None,
+        T0 as u64,
+        b"Subject: Re: hi\r\n\r\nx\r\n",
+        &mut ChaCha20Rng::from_seed([54; 32]),
+    )
+    .unwrap();
+    let e = invalid("it names another key service than the original");
+    check(&bob, reply, &original, &parts(&moved_away), e).await;
     // The original was sealed with seed 40: the same seed gives the same message id.
     let same_id = f.seal_reply(&to_alice, None, 40);
     assert_eq!(message_id(&same_id), message_id(&env));
@@ -413,7 +436,7 @@ async fn reply_refusals_in_order_and_audited(db: Db) {
         .collect();
     let details: Vec<&str> = refusals.iter().map(|a| a.detail.as_str()).collect();
     assert_eq!(details, trail);
-    assert_eq!(details.len(), 20);
+    assert_eq!(details.len(), 22);
     assert_eq!(
         refusals[0].email.as_deref(),
         Some(""),

@@ -5,10 +5,11 @@ use sealpost_keyservice::store::{
 };
 
 use crate::db::Db;
-use crate::{T0, audit_event, race, tenant_row};
+use crate::{T0, audit_event, key_row, race, session_row, tenant_row};
 
 backends!(
     revocation_is_idempotent,
+    rewrap_lookup_reads_what_the_separate_queries_read,
     audit_round_trip_and_ordering,
     audit_batch,
     admin_tokens,
@@ -41,6 +42,79 @@ async fn revocation_is_idempotent(db: Db) {
     })
     .await;
     assert_eq!(wins.iter().filter(|w| **w).count(), 1, "{wins:?}");
+}
+
+async fn rewrap_lookup_reads_what_the_separate_queries_read(db: Db) {
+    let store = db.open().await;
+    store.upsert_tenant(&tenant_row("acme")).await.unwrap();
+    store.upsert_tenant(&tenant_row("other")).await.unwrap();
+    let active = key_row("acme", "k1", T0);
+    store.add_key(&active).await.unwrap();
+    store.add_key(&key_row("acme", "k2", T0)).await.unwrap();
+    store.set_key_status("acme", "k2", "retired").await.unwrap();
+    let mut signing = key_row("acme", "s1", T0);
+    signing.kind = "signing".into();
+    store.add_key(&signing).await.unwrap();
+    store.add_key(&key_row("other", "k3", T0)).await.unwrap();
+    let session = session_row(7, T0, T0 + 100);
+    store.insert_session(&session).await.unwrap();
+    store
+        .revoke("acme", "m-revoked", T0, "admin")
+        .await
+        .unwrap();
+
+    let hit = store
+        .rewrap_lookup(&session.token_hash, "acme", "k1", "m-revoked")
+        .await
+        .unwrap();
+    assert_eq!(hit.session, Some(session.clone()));
+    assert_eq!(hit.license_key, active.wrapped_private);
+    assert!(hit.revoked);
+
+    // Each part on its own: no session, a retired key, a signing key, another tenant's key,
+    // an unknown key, a message that is not revoked, a revocation of another tenant.
+    // (token hash, tenant, key id, message id) → (session?, key?, revoked?)
+    type Case<'a> = (&'a [u8], &'a str, &'a str, &'a str, bool, bool, bool);
+    let cases: [Case; 6] = [
+        (&[1; 32], "acme", "k1", "m-1", false, true, false),
+        (&session.token_hash, "acme", "k2", "m-1", true, false, false),
+        (&session.token_hash, "acme", "s1", "m-1", true, false, false),
+        (&session.token_hash, "acme", "k3", "m-1", true, false, false),
+        (
+            &session.token_hash,
+            "nobody",
+            "k9",
+            "m-revoked",
+            true,
+            false,
+            false,
+        ),
+        (
+            &session.token_hash,
+            "other",
+            "k3",
+            "m-revoked",
+            true,
+            true,
+            false,
+        ),
+    ];
+    for (hash, tenant, key, message, has_session, has_key, revoked) in cases {
+        let l = store
+            .rewrap_lookup(hash, tenant, key, message)
+            .await
+            .unwrap();
+        let what = format!("{tenant}/{key}/{message}");
+        assert_eq!(l.session.is_some(), has_session, "{what}");
+        assert_eq!(l.session, store.session(hash).await.unwrap(), "{what}");
+        assert_eq!(l.license_key.is_some(), has_key, "{what}");
+        assert_eq!(l.revoked, revoked, "{what}");
+        assert_eq!(
+            l.revoked,
+            store.is_revoked(tenant, message).await.unwrap(),
+            "{what}"
+        );
+    }
 }
 
 async fn audit_round_trip_and_ordering(db: Db) {
