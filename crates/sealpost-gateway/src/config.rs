@@ -26,14 +26,15 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:10025";
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:10080";
 /// Default largest accepted message.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 50 * 1024 * 1024;
-/// Default largest reply-endpoint request body.
-pub const DEFAULT_REPLY_MAX_BYTES: usize = 36 * 1024 * 1024;
+/// Default largest reply-endpoint request body: the whole original envelope (up to 25 MiB)
+/// and the reply's, both base64 in JSON.
+pub const DEFAULT_REPLY_MAX_BYTES: usize = 96 * 1024 * 1024;
 /// Default most reply-endpoint requests handled at once.
 pub const DEFAULT_REPLY_MAX_IN_FLIGHT: usize = 64;
 /// Largest accepted `reply_max_in_flight`.
 pub const MAX_REPLY_MAX_IN_FLIGHT: usize = 100_000;
-/// Default longest time a reply request may take to arrive (36 MiB at about 2.5 Mbit/s).
-pub const DEFAULT_REPLY_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// Default longest time a reply request may take to arrive (96 MiB at about 2.7 Mbit/s).
+pub const DEFAULT_REPLY_REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The whole file: only `[gateway]` is read here.
 #[derive(Debug, Default, Deserialize)]
@@ -503,7 +504,7 @@ fn check_reply(t: &GatewayToml, base: &Path, errors: &mut Errors<'_>) -> Option<
                 errors.at(
                     Some(s.span()),
                     format!(
-                        "reply_max_bytes = {:?} is not a size of at least 1KB; write e.g. \"36MB\"",
+                        "reply_max_bytes = {:?} is not a size of at least 1KB; write e.g. \"96MB\"",
                         s.get_ref()
                     ),
                 );

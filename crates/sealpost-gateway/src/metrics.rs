@@ -52,10 +52,11 @@ pub struct Metrics {
 
 /// The error codes of the reply endpoint counted in `sealpost_gateway_replies_total`; the last,
 /// `other`, counts any code not listed.
-pub const REPLY_CODES: [&str; 22] = [
+pub const REPLY_CODES: [&str; 23] = [
     "bad_request",
     "missing_client_header",
     "unsupported_media_type",
+    "bad_original",
     "bad_envelope",
     "recipients_mismatch",
     "too_large",

@@ -220,7 +220,7 @@ fn the_reply_endpoint_and_key_service_keys() {
     );
 
     // Without reply_listen: no endpoint; the key service keys alone are for transport
-    // decryption; the default body limit is 36 MiB.
+    // decryption; the default body limit is 96 MiB.
     let text = format!("[gateway]\nnext_hop = \"smtp://h:1\"\ntenant = \"t\"\n{RULES}");
     let g = load_str(&text, Path::new("/cfg")).unwrap().gateway;
     assert!(g.reply.is_none() && g.key_service_url.is_none());
@@ -233,7 +233,7 @@ fn the_reply_endpoint_and_key_service_keys() {
         .gateway
         .reply
         .unwrap();
-    assert_eq!(r.max_bytes, 36 * 1024 * 1024);
+    assert_eq!(r.max_bytes, 96 * 1024 * 1024);
     assert!(!r.trust_forwarded_for);
     assert!(r.allowed_origins.is_empty());
 }
@@ -293,7 +293,7 @@ fn the_reply_endpoint_https_and_limits() {
         .unwrap();
     assert_eq!(r.tls, None);
     assert_eq!(r.max_in_flight, 64);
-    assert_eq!(r.request_timeout, Duration::from_secs(120));
+    assert_eq!(r.request_timeout, Duration::from_secs(300));
 
     // Both TLS keys, resolved against the file's directory like tls_cert/tls_key.
     let text = format!(

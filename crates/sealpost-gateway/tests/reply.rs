@@ -9,14 +9,17 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use sealpost_core::mail::extract_envelope;
 use sealpost_core::policy::Template;
-use sealpost_core::{Envelope, open_with_tenant_keys};
+use sealpost_core::{
+    Envelope, LicenseSecretKey, Sealer, SigningKey, SubmissionSealer, open_with_tenant_keys, seal,
+    seal_submission,
+};
 use serde_json::{Value, json};
 
 #[path = "support/pair.rs"]
 mod pair;
 mod support;
 
-use pair::{Gw, Ks, PORTAL, REPLY_FROM, message_id, wait_received};
+use pair::{Gw, KS_URL_IN_HEADERS, Ks, PORTAL, REPLY_FROM, T0, TENANT, message_id, wait_received};
 use support::start_sink_with;
 
 const ALICE: &str = "alice@acme.example";
@@ -28,10 +31,9 @@ const REPLY: &[u8] = b"From: bob@other.example\r\nTo: alice@acme.example\r\nSubj
 
 /// The JSON the portal posts.
 fn request(kind: &str, original: &[u8], envelope: &[u8], to: &[&str], cc: &[&str]) -> Value {
-    let o = Envelope::parse(original).unwrap();
     json!({
         "kind": kind,
-        "original": { "header": B64.encode(o.header_bytes()), "license": B64.encode(o.license()) },
+        "original": { "envelope": B64.encode(original) },
         "envelope": B64.encode(envelope),
         "to": to,
         "cc": cc,
@@ -80,6 +82,58 @@ async fn post(gw: &Gw, session: Option<&str>, body: &Value) -> (u16, Value) {
     )
     .await;
     (status, v)
+}
+
+/// How a forged original is made.
+enum Forgery {
+    /// Our tenant and license key, signed by another key.
+    OtherKey,
+    /// Our tenant, license key and signing key id, but unsigned (a submission).
+    Unsigned,
+    /// Another tenant's message, signed by that tenant.
+    OtherTenant,
+}
+
+/// An "original" from Alice to `to` with every right, made without the tenant's signing key:
+/// anyone can seal a license to the tenant's public license key.
+fn forged(ks: &Ks, how: Forgery, to: &str) -> Vec<u8> {
+    let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    let policy = Template::encrypt_only().policy(ALICE, &[to.to_string()], T0);
+    let forger = SigningKey::generate(&mut rng);
+    let (tenant, license) = match how {
+        Forgery::OtherTenant => ("other.example", LicenseSecretKey::generate(&mut rng)),
+        _ => (TENANT, ks.license.clone()),
+    };
+    let pk = license.public_key();
+    match how {
+        Forgery::Unsigned => seal_submission(
+            &SubmissionSealer {
+                tenant_id: tenant,
+                key_service_url: KS_URL_IN_HEADERS,
+                license_key: &pk,
+                signing_key_id: ks.signing.verifying_key().key_id(),
+            },
+            &policy,
+            None,
+            T0,
+            ORIGINAL,
+            &mut rng,
+        ),
+        _ => seal(
+            &Sealer {
+                tenant_id: tenant,
+                key_service_url: KS_URL_IN_HEADERS,
+                license_key: &pk,
+                signing_key: &forger,
+            },
+            &policy,
+            None,
+            T0,
+            ORIGINAL,
+            &mut rng,
+        ),
+    }
+    .unwrap()
 }
 
 fn header_value(data: &[u8], name: &str) -> Option<String> {
@@ -392,6 +446,64 @@ async fn every_refusal_has_its_code_and_nothing_is_spooled() {
         400,
         "bad_envelope",
     );
+    // Forged originals: the key service would accept the license (sealed to the tenant's
+    // public key) and Mallory can sign in as its recipient, but the tenant never signed it.
+    // Refused before the key service is asked.
+    for (what, how) in [
+        ("an original signed by another key", Forgery::OtherKey),
+        ("an unsigned original", Forgery::Unsigned),
+        ("another tenant's original", Forgery::OtherTenant),
+    ] {
+        let ours = !matches!(how, Forgery::OtherTenant);
+        let fake = forged(&ks, how, "mallory@evil.example");
+        // Mallory signs in with the forged original's license (its key service is ours).
+        let (session, base) = if ours {
+            (ks.session(&fake, "mallory@evil.example").await, &fake)
+        } else {
+            (mallory.clone(), &elsewhere)
+        };
+        let fwd = ks.submission(
+            base,
+            "mallory@evil.example",
+            &["dave@evil.example"],
+            None,
+            REPLY,
+            13,
+        );
+        expect(
+            what,
+            post(
+                &gw,
+                Some(&session),
+                &request("forward", &fake, &fwd, &["dave@evil.example"], &[]),
+            )
+            .await,
+            400,
+            "bad_original",
+        );
+        let audit = ks.audit(&message_id(&fake)).await;
+        assert!(
+            !audit.iter().any(|(e, _, _)| e.starts_with("reply_")),
+            "{what}: the key service was asked: {audit:?}"
+        );
+    }
+    let mut not_an_original = body.clone();
+    not_an_original["original"]["envelope"] = json!(B64.encode(b"SEALPOST junk"));
+    expect(
+        "an original that is not an envelope",
+        post(&gw, Some(&bob), &not_an_original).await,
+        400,
+        "bad_original",
+    );
+    let mut old_shape = body.clone();
+    old_shape["original"] = json!({ "header": "AA==", "license": "AA==" });
+    expect(
+        "the original's header and license only",
+        post(&gw, Some(&bob), &old_shape).await,
+        400,
+        "bad_request",
+    );
+
     let mut bad_threading = body.clone();
     bad_threading["threading"]["message_id"] = json!("<r1@x>\r\nBcc: eve@evil.example");
     expect(
@@ -456,7 +568,8 @@ async fn every_refusal_has_its_code_and_nothing_is_spooled() {
         ("recipients_mismatch", 1),
         ("sender_mismatch", 1),
         ("bad_envelope", 2),
-        ("bad_request", 3),
+        ("bad_original", 4),
+        ("bad_request", 4),
         ("missing_client_header", 1),
         ("unsupported_media_type", 1),
         ("too_large", 1),

@@ -143,7 +143,7 @@ test('Do-Not-Forward offers no Forward, and a forged forward is refused and audi
     const r = await fetch(url, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', 'X-Sealpost-Client': '1', Authorization: 'Bearer sps_forged' },
-      body: JSON.stringify({ kind: 'reply', original: { header: 'AA==', license: 'AA==' }, envelope: 'AA==', to: ['alice@example.com'], cc: [], threading: { message_id: '<x@y>', in_reply_to: null, references: null } }),
+      body: JSON.stringify({ kind: 'reply', original: { envelope: 'AA==' }, envelope: 'AA==', to: ['alice@example.com'], cc: [], threading: { message_id: '<x@y>', in_reply_to: null, references: null } }),
     });
     return { status: r.status, body: await r.json() };
   }, `${process.env.SEALPOST_E2E_REPLY_URL}/v1/replies`);

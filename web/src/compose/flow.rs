@@ -4,7 +4,8 @@
 //! Each decision is a call into the plain modules of [`crate::compose`]; this module only
 //! moves values between them, the app's signals ([`Ctx`]), the browser's CSPRNG and `fetch`.
 //! The message is built and sealed here, in memory; what `fetch` sends is the sealed envelope,
-//! the original's header and license, the addresses and the threading ids. Nothing is logged.
+//! the original envelope as it arrived, the addresses and the threading ids. Nothing is
+//! logged.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -12,10 +13,10 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use super::message::{FileItem, MAX_MESSAGE_BYTES, build};
-use super::submit::{self, EnvelopeFields, ReplyQueued, ReplyRequest, SendProblem};
+use super::submit::{self, OriginalJson, ReplyQueued, ReplyRequest, SendProblem};
 use super::{Draft, Kind, Status};
 use crate::app::{Ctx, Stage};
-use crate::{browser, net, open};
+use crate::{browser, net};
 
 fn rng() -> rand_core::UnwrapErr<getrandom::SysRng> {
     rand_core::UnwrapErr(getrandom::SysRng)
@@ -142,6 +143,15 @@ async fn send_draft(ctx: Ctx) -> Status {
         );
     };
     let kind = draft.kind;
+    let original_len = envelope.len();
+    let original_b64 = B64.encode(&*envelope);
+    drop(envelope);
+    if !submit::fits(0, original_b64.len()) {
+        return problem(
+            "The original message is too large to be answered from the portal. Nothing was sent."
+                .into(),
+        );
+    }
     let recipients = match draft.recipients(&original, &session.email) {
         Ok(r) => r,
         Err(e) => return problem(e.to_string()),
@@ -180,20 +190,22 @@ async fn send_draft(ctx: Ctx) -> Status {
         Ok(env) => B64.encode(env),
         Err(e) => return problem(e.to_string()),
     };
-    if !submit::fits(envelope_b64.len()) {
-        return problem(super::message::BuildError::TooLarge.to_string());
+    if !submit::fits(envelope_b64.len(), original_b64.len()) {
+        // The request carries the original too: a large original leaves less room.
+        return problem(if original_len > submit::MAX_ORIGINAL_BYTES {
+            "The message answered is large, so this reply must be smaller. Remove an attachment."
+                .into()
+        } else {
+            super::message::BuildError::TooLarge.to_string()
+        });
     }
-    let Ok((header, license)) = open::license_fields(&envelope) else {
-        return problem("The message to answer is no longer readable. Open it again.".into());
-    };
 
     ctx.compose_status.set(Status::Sending);
     ctx.announce(&Status::Sending.announcement());
     let request = ReplyRequest::new(
         kind,
-        EnvelopeFields {
-            header: &header,
-            license: &license,
+        OriginalJson {
+            envelope: &original_b64,
         },
         envelope_b64,
         &recipients,

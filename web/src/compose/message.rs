@@ -23,7 +23,8 @@ use super::{Kind, text};
 /// The most text and attachments the composer takes. Attachments grow by a third in the
 /// message (base64, with line breaks) and the envelope again in the request (base64), so
 /// 19 MiB of content fit the gateway's default request limit
-/// ([`super::submit::MAX_REQUEST_BYTES`]; `the_largest_message_fits…` checks it).
+/// ([`super::submit::MAX_REQUEST_BYTES`]) beside an original envelope of up to
+/// [`super::submit::MAX_ORIGINAL_BYTES`] (`the_largest_message_fits…` checks it).
 pub const MAX_MESSAGE_BYTES: usize = 19 << 20;
 
 /// The domain of generated Message-IDs (reserved: it names no real host).

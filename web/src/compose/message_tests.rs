@@ -12,9 +12,7 @@ use sealpost_core::{Envelope, LicenseSecretKey, Right, SigningKey, Template, cou
 
 use super::address::forward;
 use super::message::{self, BuildError, MAX_MESSAGE_BYTES, build, references};
-use super::submit::{
-    self, EnvelopeFields, ReplyRequest, SealProblem, reply_endpoint, send_problem,
-};
+use super::submit::{self, OriginalJson, ReplyRequest, SealProblem, reply_endpoint, send_problem};
 use super::tests::{CREATED, original, original_with};
 use super::*;
 use crate::api::{CallError, ErrorBody, TenantInfo, TenantKey};
@@ -358,9 +356,8 @@ fn the_request_carries_no_plaintext() {
     let env = submit::seal(&o, &t.info(), &policy, None, NOW, &b.bytes, &mut rng(7)).unwrap();
     let request = ReplyRequest::new(
         Kind::Forward,
-        EnvelopeFields {
-            header: "SEFEUg==",
-            license: "TElD",
+        OriginalJson {
+            envelope: "U0VBTFBPU1Q=",
         },
         B64.encode(&env),
         &r,
@@ -371,7 +368,10 @@ fn the_request_carries_no_plaintext() {
     assert_eq!(v["kind"], "forward");
     assert_eq!(v["to"], serde_json::json!(["erin@example.com"]));
     assert_eq!(v["cc"], serde_json::json!(["frank@example.com"]));
-    assert_eq!(v["original"]["header"], "SEFEUg==");
+    assert_eq!(
+        v["original"],
+        serde_json::json!({ "envelope": "U0VBTFBPU1Q=" })
+    );
     assert_eq!(v["threading"]["in_reply_to"], "<orig-1@example.com>");
     assert_eq!(
         v["threading"]["message_id"],
@@ -444,6 +444,10 @@ fn every_answer_is_explained() {
         ("malformed_license", "could not check"),
         ("unknown_key", "could not check"),
         ("bad_envelope", "could not check"),
+        (
+            "bad_original",
+            "could not confirm that the sender's organization sent",
+        ),
         ("too_large", "Remove an attachment"),
         ("key_service_unavailable", "Try again in 5 seconds"),
         ("unavailable", "cannot take messages right now"),
@@ -514,6 +518,13 @@ fn the_largest_message_fits_the_gateways_request_limit() {
     let policy = submit::policy(&o, "bob@example.org", &r, NOW);
     let env = submit::seal(&o, &t.info(), &policy, None, NOW, &b.bytes, &mut rng(8)).unwrap();
     let b64 = B64.encode(&env).len();
-    assert!(submit::fits(b64), "{b64} bytes of base64");
-    assert!(!submit::fits(submit::MAX_REQUEST_BYTES));
+    // The request carries the original envelope too, up to MAX_ORIGINAL_BYTES of it.
+    let original_b64 = submit::MAX_ORIGINAL_BYTES.div_ceil(3) * 4;
+    assert!(submit::fits(b64, original_b64), "{b64} bytes of base64");
+    assert!(!submit::fits(
+        b64,
+        original_b64 + (submit::MAX_REQUEST_BYTES - b64) / 2
+    ));
+    assert!(!submit::fits(submit::MAX_REQUEST_BYTES, 0));
+    assert!(!submit::fits(0, submit::MAX_REQUEST_BYTES));
 }

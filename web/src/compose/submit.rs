@@ -19,17 +19,23 @@ use super::message::Threading;
 use super::original::Original;
 use crate::api::{CallError, TenantInfo};
 
-/// The gateway's default limit on a reply request (`reply_max_bytes`, 36 MiB).
-pub const MAX_REQUEST_BYTES: usize = 36 << 20;
+/// The gateway's default limit on a reply request (`reply_max_bytes`, 96 MiB).
+pub const MAX_REQUEST_BYTES: usize = 96 << 20;
 
-/// Room in a request for everything but the envelope (the original's header and license,
-/// addresses, threading ids).
+/// The largest original envelope the default limit is sized for: 25 MiB of original and the
+/// largest reply ([`super::message::MAX_MESSAGE_BYTES`]) fit together, both base64.
+pub const MAX_ORIGINAL_BYTES: usize = 25 << 20;
+
+/// Room in a request for everything but the two envelopes (addresses, threading ids, JSON).
 const REQUEST_OVERHEAD: usize = 256 << 10;
 
-/// Whether a request with an envelope of `envelope_b64_len` base64 characters stays within the
-/// gateway's default limit.
-pub fn fits(envelope_b64_len: usize) -> bool {
-    envelope_b64_len.saturating_add(REQUEST_OVERHEAD) <= MAX_REQUEST_BYTES
+/// Whether a request with a reply envelope of `envelope_b64_len` base64 characters and an
+/// original envelope of `original_b64_len` stays within the gateway's default limit.
+pub fn fits(envelope_b64_len: usize, original_b64_len: usize) -> bool {
+    envelope_b64_len
+        .saturating_add(original_b64_len)
+        .saturating_add(REQUEST_OVERHEAD)
+        <= MAX_REQUEST_BYTES
 }
 
 /// The reply endpoint for a tenant's `reply_url`: `{reply_url}/v1/replies`, or `None` when it
@@ -118,13 +124,12 @@ pub fn seal(
         .map_err(|e| SealProblem::Seal(e.to_string()))
 }
 
-/// The original's header and license, base64.
+/// `original` of the request: the whole original envelope, base64, so that the gateway can
+/// check that the organization signed it.
 #[derive(Debug, Clone, Serialize)]
-pub struct EnvelopeFields<'a> {
-    /// Header, base64.
-    pub header: &'a str,
-    /// License, base64.
-    pub license: &'a str,
+pub struct OriginalJson<'a> {
+    /// The original envelope, base64.
+    pub envelope: &'a str,
 }
 
 /// `threading` of the request.
@@ -138,14 +143,14 @@ pub struct ThreadingJson<'a> {
     pub references: Option<&'a str>,
 }
 
-/// The body of `POST /v1/replies`. It carries no plaintext: the envelope is sealed, the rest
-/// are the original's header and license, addresses and message ids.
+/// The body of `POST /v1/replies`. It carries no plaintext: both envelopes are sealed, the rest
+/// are addresses and message ids.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReplyRequest<'a> {
     /// `reply`, `reply_all` or `forward`.
     pub kind: &'static str,
-    /// The original's header and license.
-    pub original: EnvelopeFields<'a>,
+    /// The original envelope.
+    pub original: OriginalJson<'a>,
     /// The submission, base64.
     pub envelope: String,
     /// To, normalized.
@@ -160,7 +165,7 @@ impl<'a> ReplyRequest<'a> {
     /// The request for a sealed `envelope` (base64) of `kind` to `recipients`.
     pub fn new(
         kind: Kind,
-        original: EnvelopeFields<'a>,
+        original: OriginalJson<'a>,
         envelope: String,
         recipients: &Recipients,
         threading: &'a Threading,
@@ -260,6 +265,9 @@ pub fn send_problem(kind: Kind, e: &CallError) -> SendProblem {
         ),
         Some("reply_policy_invalid" | "recipients_mismatch") => format!(
             "The reply service did not accept the protection of this reply. Open the message again and retry. {NOTHING_SENT}"
+        ),
+        Some("bad_original") => format!(
+            "The reply service could not confirm that the sender's organization sent the original message, so it cannot be answered from here. {NOTHING_SENT}"
         ),
         Some("malformed_license" | "unknown_key" | "bad_envelope") => format!(
             "The reply service could not check the original message or the protected reply. Open the message again and retry. {NOTHING_SENT}"

@@ -163,10 +163,9 @@ fn queue_list_retry_and_delete_beside_a_running_gateway() {
 fn reply_request(original: &[u8], envelope: &[u8]) -> serde_json::Value {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
-    let o = sealpost_core::Envelope::parse(original).unwrap();
     serde_json::json!({
         "kind": "reply",
-        "original": { "header": b64.encode(o.header_bytes()), "license": b64.encode(o.license()) },
+        "original": { "envelope": b64.encode(original) },
         "envelope": b64.encode(envelope),
         "to": ["alice@acme.example"],
         "cc": [],
@@ -244,7 +243,19 @@ fn gateway_serves_the_reply_endpoint_with_the_tenant_keys_and_token() {
     )
     .unwrap();
 
-    // The tenant's keys are loaded: a signed envelope is not a submission.
+    // The tenant's keys are loaded: an unsigned original is refused, and a signed envelope is
+    // not a submission.
+    let (status, body) = crate::keyservice::post(
+        reply,
+        "/v1/replies",
+        Some("sps_x"),
+        &reply_request(&sub, &sub),
+    );
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("bad_original")),
+        "{body}"
+    );
     let (status, body) = crate::keyservice::post(
         reply,
         "/v1/replies",

@@ -4,19 +4,25 @@
 //! [`ReplyService::submit`] is the whole logic, testable without a socket; [`http`] is the
 //! thin axum layer around it (`POST /v1/replies`, CORS, limits, JSON errors). In order:
 //!
-//! 1. the request is read: `kind`, the original's header and license, the submission
-//!    envelope, To/Cc, the threading ids (`bad_request` for anything malformed);
-//! 2. the envelope must be an unsigned submission of our tenant naming our signing key
+//! 1. the request is read: `kind`, the whole original envelope, the submission envelope,
+//!    To/Cc, the threading ids (`bad_request` for anything malformed);
+//! 2. the original must be an envelope of our tenant that verifies with one of our signing
+//!    keys (`bad_original`): licenses are not sender-authenticated (anyone holding the
+//!    tenant's public license key can make one), so only the signature proves that the
+//!    organization sent the message being answered; without it anyone could forge an
+//!    "original" granting themselves every right and have us counter-sign their text;
+//! 3. the envelope must be an unsigned submission of our tenant naming our signing key
 //!    (`bad_envelope`);
-//! 3. the key service authorizes it (`/v1/gateway/replies/authorize`: session, recipient of
-//!    the original, right, allowed recipients, policy); its refusals pass through unchanged,
-//!    and a key service that cannot answer is `key_service_unavailable` (503);
-//! 4. To ∪ Cc must be exactly the authorized recipients (`recipients_mismatch`);
-//! 5. the submission is counter-signed with the tenant's signing key
+//! 4. the key service authorizes it (`/v1/gateway/replies/authorize`, given the original's
+//!    header and license: session, recipient of the original, right, allowed recipients,
+//!    policy); its refusals pass through unchanged, and a key service that cannot answer is
+//!    `key_service_unavailable` (503);
+//! 5. To ∪ Cc must be exactly the authorized recipients (`recipients_mismatch`);
+//! 6. the submission is counter-signed with the tenant's signing key
 //!    (`sealpost_core::countersign`) and wrapped (`sealpost_core::mail::wrap`) under a
 //!    synthesized header block ([`headers`]) with `X-Sealpost-Relayed-For: <submitter>` in
 //!    front;
-//! 6. the wrapper goes through [`crate::handler::accept`] (rules, transport decryption,
+//! 7. the wrapper goes through [`crate::handler::accept`] (rules, transport decryption,
 //!    durable spool) with MAIL FROM = `reply_from` and the authorized recipients; only then is
 //!    the answer 202.
 //!
@@ -42,6 +48,7 @@ use crate::handler::{Accepted, Gateway, Incoming, accept_async, acknowledge};
 use crate::keyservice::{
     AuthorizeRequest, KeyServiceClient, KeyServiceError, Refusal, Sealed, SessionToken, ip_text,
 };
+use crate::process::Protector;
 
 /// The most recipients of one reply (the key service allows forwards to 100).
 pub const MAX_RECIPIENTS: usize = 100;
@@ -56,14 +63,12 @@ pub struct ReplyService {
     pub from: String,
 }
 
-/// Header and license of the original message, base64.
+/// The original message: its whole envelope, so that its signature can be checked.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Original {
-    /// The original envelope's header, standard base64.
-    pub header: String,
-    /// The original envelope's license, standard base64.
-    pub license: String,
+    /// The original envelope, standard base64.
+    pub envelope: String,
 }
 
 /// The ids the reply threads with.
@@ -124,6 +129,9 @@ pub enum ReplyError {
     /// Not JSON (415 `unsupported_media_type`).
     #[error("the request body must be application/json")]
     UnsupportedMediaType,
+    /// The original is not an envelope this tenant signed (400 `bad_original`).
+    #[error("the original message is not one this organization signed: {0}")]
+    BadOriginal(String),
     /// The envelope is not an unsigned submission of this tenant (400 `bad_envelope`).
     #[error("{0}")]
     BadEnvelope(String),
@@ -161,6 +169,7 @@ impl ReplyError {
         match self {
             ReplyError::BadRequest(_)
             | ReplyError::MissingClientHeader
+            | ReplyError::BadOriginal(_)
             | ReplyError::BadEnvelope(_)
             | ReplyError::RecipientsMismatch => 400,
             ReplyError::UnsupportedMediaType => 415,
@@ -177,6 +186,7 @@ impl ReplyError {
             ReplyError::BadRequest(_) => "bad_request",
             ReplyError::MissingClientHeader => "missing_client_header",
             ReplyError::UnsupportedMediaType => "unsupported_media_type",
+            ReplyError::BadOriginal(_) => "bad_original",
             ReplyError::BadEnvelope(_) => "bad_envelope",
             ReplyError::RecipientsMismatch => "recipients_mismatch",
             ReplyError::TooLarge => "too_large",
@@ -209,6 +219,25 @@ fn addresses(field: &str, list: &[String]) -> Result<Vec<String>, ReplyError> {
         .collect()
 }
 
+/// The original's header and license, once its envelope is found to be one of our tenant
+/// signed with one of our signing keys (see the module docs, step 2).
+fn signed_original(bytes: &[u8], protector: &Protector) -> Result<Sealed, ReplyError> {
+    let env = Envelope::parse(bytes)
+        .map_err(|e| ReplyError::BadOriginal(format!("it does not read as an envelope ({e})")))?;
+    if env.header().tenant_id != protector.tenant_id {
+        return Err(ReplyError::BadOriginal(format!(
+            "it is a message of tenant {:?}",
+            env.header().tenant_id
+        )));
+    }
+    if env.is_submission() {
+        return Err(ReplyError::BadOriginal("it carries no signature".into()));
+    }
+    env.verify_any(&protector.verifying_keys)
+        .map_err(|_| ReplyError::BadOriginal("its signature does not verify".into()))?;
+    Ok(Sealed::new(env.header_bytes(), env.license()))
+}
+
 impl ReplyService {
     /// Checks, authorizes, counter-signs, wraps and spools one reply (see the module docs).
     /// `session` is the recipient's session token, `client_ip` the browser's address.
@@ -224,10 +253,7 @@ impl ReplyService {
                 req.kind
             )));
         }
-        let original = Sealed::new(
-            &decode("original.header", &req.original.header)?,
-            &decode("original.license", &req.original.license)?,
-        );
+        let original_envelope = decode("original.envelope", &req.original.envelope)?;
         let submission = decode("envelope", &req.envelope)?;
         let t = &req.threading;
         if !headers::is_message_id(&t.message_id) {
@@ -261,6 +287,8 @@ impl ReplyService {
         }
 
         let protector = &self.gateway.processor.protector;
+        let original = signed_original(&original_envelope, protector)?;
+        drop(original_envelope);
         let env = Envelope::parse(&submission)
             .map_err(|e| ReplyError::BadEnvelope(format!("the envelope does not read: {e}")))?;
         if !env.is_submission() {
