@@ -98,6 +98,12 @@ impl Backend {
     }
 }
 
+/// A pooled connection idle this long is pinged before it is used again.
+const PING_IDLE_AFTER: Duration = Duration::from_secs(10);
+
+/// Connections the audit pool holds, besides [`StoreOptions::max_connections`].
+const AUDIT_CONNECTIONS: u32 = 1;
+
 /// Connection-pool settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreOptions {
@@ -131,6 +137,8 @@ impl Default for StoreOptions {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// Connections for audit batches only ([`Store::append_audit_batch`]).
+    audit_pool: AnyPool,
     backend: Backend,
     /// Raised when mail is queued, for the delivery worker in this process.
     outbox_signal: std::sync::Arc<tokio::sync::Notify>,
@@ -174,23 +182,47 @@ impl Store {
         let busy_ms = options.busy_timeout.as_millis();
         let statement_ms = options.statement_timeout.map(|d| d.as_millis().max(1));
         let max_connections = options.max_connections.max(1);
-        let pool = AnyPoolOptions::new()
-            .max_connections(max_connections)
-            .min_connections(options.min_connections.min(max_connections))
-            .acquire_timeout(options.acquire_timeout)
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    match backend {
-                        Backend::Sqlite => prepare_sqlite(conn, busy_ms).await,
-                        Backend::Postgres => prepare_postgres(conn, statement_ms).await,
-                    }
+        let pool_options = |max: u32, min: u32| {
+            AnyPoolOptions::new()
+                .max_connections(max)
+                .min_connections(min)
+                .acquire_timeout(options.acquire_timeout)
+                // A connection in steady use is not pinged before each use (that would double
+                // the round trips of every query); one idle for PING_IDLE_AFTER or more is,
+                // so a connection the server dropped while it sat idle fails no request.
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for >= PING_IDLE_AFTER {
+                            sqlx::Connection::ping(conn).await?;
+                        }
+                        Ok(true)
+                    })
                 })
-            })
-            .connect(url)
-            .await
+                .after_connect(move |conn, _meta| {
+                    Box::pin(async move {
+                        match backend {
+                            Backend::Sqlite => prepare_sqlite(conn, busy_ms).await,
+                            Backend::Postgres => prepare_postgres(conn, statement_ms).await,
+                        }
+                    })
+                })
+        };
+        let pool = pool_options(
+            max_connections,
+            options.min_connections.min(max_connections),
+        )
+        .connect(url)
+        .await
+        .map_err(|e| map_err(backend, e))?;
+        // The audit writer's own connection: a batch never waits behind the reads of the
+        // requests it answers. Opened on first use.
+        let audit_pool = pool_options(AUDIT_CONNECTIONS, 0)
+            .connect_lazy(url)
             .map_err(|e| map_err(backend, e))?;
         let store = Store {
             pool,
+            audit_pool,
             backend,
             outbox_signal: outbox::new_signal(),
         };
@@ -253,6 +285,7 @@ impl Store {
     /// Calls made afterwards fail with [`StoreError::Unavailable`].
     pub async fn close(&self) {
         self.pool.close().await;
+        self.audit_pool.close().await;
     }
 
     pub(crate) fn err(&self, e: sqlx::Error) -> StoreError {

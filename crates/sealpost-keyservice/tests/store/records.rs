@@ -199,19 +199,45 @@ async fn audit_round_trip_and_ordering(db: Db) {
 async fn audit_batch(db: Db) {
     let store = db.open().await;
     assert!(store.append_audit_batch(&[]).await.unwrap().is_empty());
-    let batch: Vec<NewAuditEvent> = (0..5)
-        .map(|i| audit_event(T0 + i, Some("m-1"), "rewrap.granted"))
+    // 150 records (more than one of anything a chunked insert might use), each different,
+    // some with absent fields and text that needs escaping in JSON or SQL.
+    let batch: Vec<NewAuditEvent> = (0..150)
+        .map(|i| {
+            let mut e = audit_event(T0 + (i % 7), Some("m-1"), "rewrap.granted");
+            e.detail = format!("#{i} \"quoted\" \\ back\u{1F512} é \n' -- ;");
+            if i % 3 == 0 {
+                e.email = None;
+            }
+            if i % 5 == 0 {
+                e.client_ip = None;
+            }
+            e
+        })
         .collect();
     let ids = store.append_audit_batch(&batch).await.unwrap();
-    assert_eq!(ids.len(), 5);
+    assert_eq!(ids.len(), batch.len());
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
     let single = store
         .append_audit(&audit_event(T0 + 9, Some("m-1"), "x"))
         .await
         .unwrap();
-    assert!(single > ids[4]);
-    let got = store.audit_for_message("acme", "m-1", 100).await.unwrap();
-    assert_eq!(got.iter().map(|r| r.id).collect::<Vec<_>>()[..5], ids[..]);
+    assert!(single > ids[149]);
+    let got = store.audit_for_message("acme", "m-1", 1000).await.unwrap();
+    assert_eq!(got.len(), 151);
+    // Each id names the row of its own event.
+    for (id, e) in ids.iter().zip(&batch) {
+        let row = got
+            .iter()
+            .find(|r| r.id == *id)
+            .expect("the returned id is stored");
+        assert_eq!(row.time, e.time);
+        assert_eq!(row.detail, e.detail);
+        assert_eq!(row.email, e.email);
+        assert_eq!(row.client_ip, e.client_ip);
+        assert_eq!(row.message_id, e.message_id);
+        assert_eq!(row.event, e.event);
+        assert_eq!(row.tenant_id, e.tenant_id);
+    }
 }
 
 async fn admin_tokens(db: Db) {
