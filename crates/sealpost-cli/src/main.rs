@@ -15,6 +15,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of the system allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Sealpost: open, self-hostable message encryption.
 #[derive(Parser)]
 #[command(name = "sealpost", version, propagate_version = true)]

@@ -20,12 +20,15 @@
 //!     that is a scalar in [1, n)
 //! ```
 //!
-//! The key types are the `hpke` crate's P-256 types (`LicensePublicKey` and
-//! `LicenseSecretKey` are unchanged), and the ephemeral key is drawn from the caller's
-//! generator exactly as the pure-Rust KEM draws it (32 bytes, then DeriveKeyPair), so for the
-//! same generator both KEMs produce the same bytes. An encapsulated key is accepted only as a
-//! 65-byte uncompressed point that AWS-LC validates (on the curve, coordinates below p), which
-//! refuses what the pure-Rust KEM refuses.
+//! The public key type is the `hpke` crate's P-256 type; the private key type is
+//! [`NativeSecretKey`]: the `hpke` crate's scalar together with its AWS-LC form and its public
+//! point, made once per key (a [`LicenseSecretKey`](crate::keys::LicenseSecretKey) keeps one), so
+//! opening a license costs one variable-base multiplication and no fixed-base one. The
+//! ephemeral key is drawn from the caller's generator exactly as the pure-Rust KEM draws it (32
+//! bytes, then DeriveKeyPair), so for the same generator both KEMs produce the same bytes. An
+//! encapsulated key is accepted only as a 65-byte uncompressed point that AWS-LC validates (on
+//! the curve, coordinates below p), which refuses what the pure-Rust KEM refuses; it is parsed
+//! once and kept parsed for the Diffie-Hellman operation.
 //!
 //! Deliberately not here: the authenticated modes (a sender key given to `encap` or `decap`
 //! is refused with an error), other curves, and key generation or public-key derivation for
@@ -35,6 +38,8 @@
 
 use aws_lc_rs::agreement::{self, ECDH_P256, ParsedPublicKey, UnparsedPublicKey};
 use hkdf::{Hkdf, HkdfExtract};
+use std::sync::Arc;
+
 use hpke::hybrid_array::typenum::{U32, U65};
 use hpke::kem::SharedSecret;
 use hpke::{Deserializable, HpkeError, Kem, Serializable};
@@ -59,15 +64,72 @@ const SCALAR_LEN: usize = 32;
 /// DHKEM(P-256, HKDF-SHA256), KEM id 0x0010, computed with AWS-LC. Base mode only.
 pub struct DhP256HkdfSha256Native;
 
-/// An encapsulated key: the sender's ephemeral public key, a SEC1 uncompressed P-256 point.
+/// An encapsulated key: the sender's ephemeral public key, a SEC1 uncompressed P-256 point,
+/// with its AWS-LC form once parsed (`None` for one this side made).
 #[derive(Clone)]
-pub struct EncappedKey([u8; POINT_LEN]);
+pub struct EncappedKey([u8; POINT_LEN], Option<ParsedPublicKey>);
 
 impl Serializable for EncappedKey {
     type OutputSize = U65;
 
     fn write_exact(&self, buf: &mut [u8]) {
         buf.copy_from_slice(&self.0);
+    }
+}
+
+/// A P-256 private key ready for Diffie-Hellman with AWS-LC: the scalar (as the `hpke` crate's
+/// type, for serialization and comparison), its AWS-LC key and its public point, all made
+/// once. Cheap to clone (the AWS-LC key is shared).
+#[derive(Clone)]
+pub struct NativeSecretKey {
+    sk: PrivateKey,
+    pk: PublicKey,
+    pk_bytes: [u8; POINT_LEN],
+    lc: Arc<agreement::PrivateKey>,
+}
+
+impl NativeSecretKey {
+    /// The AWS-LC form of `sk`; `None` only if AWS-LC fails internally (the scalar is in
+    /// range by the type's invariant).
+    pub fn new(sk: &PrivateKey) -> Option<NativeSecretKey> {
+        let lc = aws_lc_private_key(sk)?;
+        let pk_bytes: [u8; POINT_LEN] = lc.compute_public_key().ok()?.as_ref().try_into().ok()?;
+        let pk = PublicKey::from_bytes(&pk_bytes).ok()?;
+        Some(NativeSecretKey {
+            sk: sk.clone(),
+            pk,
+            pk_bytes,
+            lc: Arc::new(lc),
+        })
+    }
+}
+
+impl subtle::ConstantTimeEq for NativeSecretKey {
+    fn ct_eq(&self, other: &Self) -> subtle::Choice {
+        self.sk.ct_eq(&other.sk)
+    }
+}
+
+impl PartialEq for NativeSecretKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.sk == other.sk
+    }
+}
+
+impl Eq for NativeSecretKey {}
+
+impl Serializable for NativeSecretKey {
+    type OutputSize = U32;
+
+    fn write_exact(&self, buf: &mut [u8]) {
+        self.sk.write_exact(buf);
+    }
+}
+
+impl Deserializable for NativeSecretKey {
+    fn from_bytes(encoded: &[u8]) -> Result<Self, HpkeError> {
+        let sk = PrivateKey::from_bytes(encoded)?;
+        NativeSecretKey::new(&sk).ok_or(HpkeError::ValidationError)
     }
 }
 
@@ -81,34 +143,36 @@ impl Deserializable for EncappedKey {
         if bytes[0] != 0x04 {
             return Err(HpkeError::ValidationError);
         }
-        ParsedPublicKey::try_from(&UnparsedPublicKey::new(&ECDH_P256, &bytes[..]))
+        let parsed = ParsedPublicKey::try_from(&UnparsedPublicKey::new(&ECDH_P256, &bytes[..]))
             .map_err(|_| HpkeError::ValidationError)?;
-        Ok(EncappedKey(bytes))
+        Ok(EncappedKey(bytes, Some(parsed)))
     }
 }
 
 impl Kem for DhP256HkdfSha256Native {
     type PublicKey = PublicKey;
-    type PrivateKey = PrivateKey;
+    type PrivateKey = NativeSecretKey;
     type EncappedKey = EncappedKey;
     type NSecret = U32;
 
     const KEM_ID: u16 = 0x0010;
 
-    fn sk_to_pk(sk: &PrivateKey) -> PublicKey {
-        PureKem::sk_to_pk(sk)
+    fn sk_to_pk(sk: &NativeSecretKey) -> PublicKey {
+        sk.pk.clone()
     }
 
-    fn derive_keypair(ikm: &[u8]) -> (PrivateKey, PublicKey) {
-        // Fails only if 256 candidates in a row are not scalars, each with probability < 2^-32.
+    fn derive_keypair(ikm: &[u8]) -> (NativeSecretKey, PublicKey) {
+        // Fails only if 256 candidates in a row are not scalars, each with probability < 2^-32,
+        // or if AWS-LC fails internally.
         let sk = derive_secret_key(ikm).expect("DeriveKeyPair finds a P-256 scalar");
-        let pk = PureKem::sk_to_pk(&sk);
+        let sk = NativeSecretKey::new(&sk).expect("AWS-LC reads a P-256 scalar");
+        let pk = sk.pk.clone();
         (sk, pk)
     }
 
     fn encap_with_rng(
         pk_recip: &PublicKey,
-        sender_id_keypair: Option<(&PrivateKey, &PublicKey)>,
+        sender_id_keypair: Option<(&NativeSecretKey, &PublicKey)>,
         csprng: &mut impl CryptoRng,
     ) -> Result<(SharedSecret<Self>, EncappedKey), HpkeError> {
         if sender_id_keypair.is_some() {
@@ -133,26 +197,29 @@ impl Kem for DhP256HkdfSha256Native {
             HpkeError::EncapError,
             |dh| Ok(extract_and_expand(dh, &enc, &pk_recip)),
         )?;
-        Ok((shared, EncappedKey(enc)))
+        Ok((shared, EncappedKey(enc, None)))
     }
 
     fn decap(
-        sk_recip: &PrivateKey,
+        sk_recip: &NativeSecretKey,
         pk_sender_id: Option<&PublicKey>,
         encapped_key: &EncappedKey,
     ) -> Result<SharedSecret<Self>, HpkeError> {
         if pk_sender_id.is_some() {
             return Err(HpkeError::DecapError);
         }
-        let sk = aws_lc_private_key(sk_recip).ok_or(HpkeError::DecapError)?;
-        // AWS-LC computed pk(skR) when it read the scalar; this only serializes it.
-        let pk_recip = sk.compute_public_key().map_err(|_| HpkeError::DecapError)?;
-        agreement::agree(
-            &sk,
-            UnparsedPublicKey::new(&ECDH_P256, &encapped_key.0[..]),
-            HpkeError::DecapError,
-            |dh| Ok(extract_and_expand(dh, &encapped_key.0, pk_recip.as_ref())),
-        )
+        let dh = |dh: &[u8]| Ok(extract_and_expand(dh, &encapped_key.0, &sk_recip.pk_bytes));
+        match &encapped_key.1 {
+            Some(parsed) => {
+                agreement::agree(&sk_recip.lc, parsed.clone(), HpkeError::DecapError, dh)
+            }
+            None => agreement::agree(
+                &sk_recip.lc,
+                UnparsedPublicKey::new(&ECDH_P256, &encapped_key.0[..]),
+                HpkeError::DecapError,
+                dh,
+            ),
+        }
     }
 }
 

@@ -64,6 +64,19 @@ pub fn open(
     let (enc, ct) = sealed.split_at(ENC_LEN);
     let enc =
         <Kem as hpke::Kem>::EncappedKey::from_bytes(enc).map_err(|_| OpenError::CannotOpen)?;
-    hpke::single_shot_open::<Aead, Kdf, Kem>(&OpModeR::Base, &recipient.sk, &enc, info, ct, aad)
+    #[cfg(all(feature = "native-p256", not(target_arch = "wasm32")))]
+    let made;
+    #[cfg(all(feature = "native-p256", not(target_arch = "wasm32")))]
+    let sk = match &recipient.native {
+        Some(k) => k,
+        None => {
+            made = crate::hpke_native::NativeSecretKey::new(&recipient.sk)
+                .ok_or(OpenError::CannotOpen)?;
+            &made
+        }
+    };
+    #[cfg(not(all(feature = "native-p256", not(target_arch = "wasm32"))))]
+    let sk = &recipient.sk;
+    hpke::single_shot_open::<Aead, Kdf, Kem>(&OpModeR::Base, sk, &enc, info, ct, aad)
         .map_err(|_| OpenError::CannotOpen)
 }

@@ -69,29 +69,35 @@ fn b64_decode(what: &'static str, s: &str) -> Result<Vec<u8>, KeyError> {
 pub struct LicensePublicKey(pub(crate) <Kem as hpke::Kem>::PublicKey);
 
 /// The private half of a tenant's license key, held by the key service. Keeps its public
-/// half too, so key ids need no scalar multiplication.
+/// half too, so key ids need no scalar multiplication, and with the `native-p256` feature its
+/// AWS-LC form, so opening a license needs no fixed-base one.
 #[derive(Clone)]
 pub struct LicenseSecretKey {
     pub(crate) sk: <Kem as hpke::Kem>::PrivateKey,
     pk: LicensePublicKey,
+    /// `None` only if AWS-LC failed to read the scalar; opening then makes it each time.
+    #[cfg(all(feature = "native-p256", not(target_arch = "wasm32")))]
+    pub(crate) native: Option<crate::hpke_native::NativeSecretKey>,
 }
 
 impl LicenseSecretKey {
+    fn with_public(sk: <Kem as hpke::Kem>::PrivateKey, pk: LicensePublicKey) -> LicenseSecretKey {
+        LicenseSecretKey {
+            #[cfg(all(feature = "native-p256", not(target_arch = "wasm32")))]
+            native: crate::hpke_native::NativeSecretKey::new(&sk),
+            sk,
+            pk,
+        }
+    }
     /// Makes a new key from the given randomness.
     pub fn generate(rng: &mut impl CryptoRng) -> LicenseSecretKey {
         let (sk, pk) = Kem::gen_keypair_with_rng(rng);
-        LicenseSecretKey {
-            sk,
-            pk: LicensePublicKey(pk),
-        }
+        LicenseSecretKey::with_public(sk, LicensePublicKey(pk))
     }
     /// Derives a key deterministically from 32+ bytes of secret input (RFC 9180 DeriveKeyPair).
     pub fn derive(ikm: &[u8]) -> LicenseSecretKey {
         let (sk, pk) = Kem::derive_keypair(ikm);
-        LicenseSecretKey {
-            sk,
-            pk: LicensePublicKey(pk),
-        }
+        LicenseSecretKey::with_public(sk, LicensePublicKey(pk))
     }
     /// The matching public key.
     pub fn public_key(&self) -> LicensePublicKey {
@@ -106,7 +112,7 @@ impl LicenseSecretKey {
         let sk = <Kem as hpke::Kem>::PrivateKey::from_bytes(b)
             .map_err(|_| KeyError::Invalid("license private key"))?;
         let pk = LicensePublicKey(Kem::sk_to_pk(&sk));
-        Ok(LicenseSecretKey { sk, pk })
+        Ok(LicenseSecretKey::with_public(sk, pk))
     }
     /// PKCS#8 PEM ("PRIVATE KEY"), as `openssl pkey` writes for a P-256 key.
     pub fn to_pem(&self) -> Zeroizing<String> {

@@ -17,7 +17,7 @@ use hpke::kdf::{HkdfSha256, HkdfSha512};
 use hpke::{Deserializable, Kem, OpModeR, OpModeS, Serializable};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{SeedableRng, TryCryptoRng, TryRng};
-use sealpost_core::hpke_native::DhP256HkdfSha256Native as Native;
+use sealpost_core::hpke_native::{DhP256HkdfSha256Native as Native, NativeSecretKey};
 use sealpost_core::hpke_seal::{self, ENC_LEN};
 use sealpost_core::{LicensePublicKey, LicenseSecretKey, OpenError};
 use serde::Deserialize;
@@ -264,14 +264,18 @@ fn native_and_pure_kems_agree_on_random_keys() {
             ss_native.0
         );
         assert_eq!(
-            Native::decap(&sk, None, &enc_for_native).unwrap().0,
+            Native::decap(&native_key(&sk), None, &enc_for_native)
+                .unwrap()
+                .0,
             ss_pure.0
         );
 
         // Another recipient key must not give the same secret.
         let (other_sk, _) = Pure::gen_keypair_with_rng(&mut keys);
         assert_ne!(
-            Native::decap(&other_sk, None, &enc_for_native).unwrap().0,
+            Native::decap(&native_key(&other_sk), None, &enc_for_native)
+                .unwrap()
+                .0,
             ss_pure.0
         );
 
@@ -370,7 +374,7 @@ fn invalid_encapsulated_keys_are_refused_alike() {
             .map(|enc| Pure::decap(&sk, None, &enc));
         let native = <Native as Kem>::EncappedKey::from_bytes(bytes)
             .ok()
-            .map(|enc| Native::decap(&sk, None, &enc));
+            .map(|enc| Native::decap(&native_key(&sk), None, &enc));
         assert!(pure.is_none(), "{name}: the pure-Rust KEM refuses it");
         assert!(native.is_none(), "{name}: the native KEM refuses it");
 
@@ -392,10 +396,15 @@ fn invalid_encapsulated_keys_are_refused_alike() {
         &<Pure as Kem>::EncappedKey::from_bytes(&point).unwrap(),
     );
     let native = Native::decap(
-        &sk,
+        &native_key(&sk),
         None,
         &<Native as Kem>::EncappedKey::from_bytes(&point).unwrap(),
     );
     assert_eq!(pure.unwrap().0, native.unwrap().0);
     assert!(LicensePublicKey::from_bytes(&point).is_ok());
+}
+
+/// The native KEM's form of a pure-Rust private key.
+fn native_key(sk: &<Pure as Kem>::PrivateKey) -> NativeSecretKey {
+    NativeSecretKey::new(sk).expect("AWS-LC reads a valid scalar")
 }
