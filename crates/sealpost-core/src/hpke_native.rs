@@ -36,10 +36,10 @@
 //! secret scalars and the Diffie-Hellman output this module handles are zeroized after use;
 //! AWS-LC clears its own copies when it frees them.
 
-use aws_lc_rs::agreement::{self, ECDH_P256, ParsedPublicKey, UnparsedPublicKey};
-use hkdf::{Hkdf, HkdfExtract};
 use std::sync::Arc;
 
+use aws_lc_rs::agreement::{self, ECDH_P256, ParsedPublicKey, UnparsedPublicKey};
+use hkdf::{Hkdf, HkdfExtract};
 use hpke::hybrid_array::typenum::{U32, U65};
 use hpke::kem::SharedSecret;
 use hpke::{Deserializable, HpkeError, Kem, Serializable};

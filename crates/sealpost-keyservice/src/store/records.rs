@@ -167,7 +167,9 @@ impl Store {
             return Ok(Vec::new());
         }
         // The rows travel as one JSON array of arrays, so the statement text is the same for
-        // every batch size (one prepared statement per connection).
+        // every batch size (one prepared statement per connection). On SQLite a single write
+        // statement takes the write lock before it reads anything (as BEGIN IMMEDIATE did for
+        // the old multi-statement transaction), so it never has to upgrade a stale snapshot.
         let rows: Vec<_> = events
             .iter()
             .map(|e| {
