@@ -9,6 +9,7 @@
 #   PATHS="postfix gateway proxy" bench/gateway.sh
 #       default "postfix gateway proxy encrypted proxy-encrypted"
 #   SPEED_ADJUST=1 bench/gateway.sh   # proxy path with smtpd_proxy_options = speed_adjust
+#   RELAY_FIRST=true bench/gateway.sh # both gateways with relay_first = true (relay, then 250)
 #
 # Three private Postfix instances (scripts/postfix.sh, loopback only, durable queue):
 #   A  "gateway":  after queue (FILTER_README): client → Postfix A :LISTEN_A (queued) →
@@ -50,6 +51,8 @@ COUNT_100K=${COUNT_100K:-2000}
 COUNT_5M=${COUNT_5M:-60}
 PATHS=${PATHS:-"postfix gateway proxy encrypted proxy-encrypted"}
 SPEED_ADJUST=${SPEED_ADJUST:-}
+RELAY_FIRST=${RELAY_FIRST:-false}
+case "$RELAY_FIRST" in true | false) ;; 1) RELAY_FIRST=true ;; 0 | "") RELAY_FIRST=false ;; *) echo "gateway.sh: RELAY_FIRST must be true or false" >&2; exit 2 ;; esac
 WORK=${WORK:-$ROOT/target/bench-gateway}
 
 say() { printf '%s\n' "$*"; }
@@ -123,6 +126,7 @@ tenant = "tenant"
 max_message_size = "50MB"
 metrics_listen = "127.0.0.1:$(free_port)"
 delivery_workers = 20
+relay_first = $RELAY_FIRST
 
 EOF
         # The example's rules, without its own [gateway] table.

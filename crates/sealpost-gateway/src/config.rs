@@ -18,7 +18,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::process::BrokenMime;
-use crate::relay::NextHop;
+pub use crate::worker::Destination;
 
 /// Default SMTP listening address (Postfix's customary content-filter port).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:10025";
@@ -60,6 +60,7 @@ struct GatewayToml {
     retry_max: Option<Spanned<String>>,
     bounce_after: Option<Spanned<String>>,
     delivery_workers: Option<usize>,
+    relay_first: Option<bool>,
     broken_mime: Option<Spanned<String>>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -74,36 +75,6 @@ struct GatewayToml {
     reply_request_timeout: Option<Spanned<String>>,
     key_service_url: Option<Spanned<String>>,
     key_service_token_file: Option<Spanned<PathBuf>>,
-}
-
-/// Where accepted mail goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Destination {
-    /// An SMTP server (the MTA's reinjection port, a smarthost).
-    Smtp(NextHop),
-    /// A directory: one `.eml` file per recipient (demo and tests; [`crate::maildrop`]).
-    Directory(PathBuf),
-}
-
-impl Destination {
-    /// Reads `smtp://…`, `smtp+starttls://…`, `smtps://…` or `file://DIR` (relative to `base`).
-    pub fn parse(url: &str, base: &Path) -> Result<Destination, String> {
-        match url.trim().strip_prefix("file://") {
-            Some("") => Err("file:// needs a directory, e.g. file:///var/mail/sealpost".into()),
-            Some(dir) => Ok(Destination::Directory(base.join(dir))),
-            None => NextHop::parse(url)
-                .map(Destination::Smtp)
-                .map_err(|e| e.to_string()),
-        }
-    }
-
-    /// The destination as logs show it.
-    pub fn describe(&self) -> String {
-        match self {
-            Destination::Smtp(h) => h.describe(),
-            Destination::Directory(d) => format!("file://{}", d.display()),
-        }
-    }
 }
 
 /// The gateway's settings, checked, with paths resolved.
@@ -135,6 +106,9 @@ pub struct GatewayConfig {
     pub bounce_after: Duration,
     /// Deliveries to the next hop at once.
     pub delivery_workers: usize,
+    /// Relay each message to the next hop before answering its client; spool only what the
+    /// next hop does not take ([`crate::relay_first`]). Default false.
+    pub relay_first: bool,
     /// What to do with mail that is not valid MIME.
     pub broken_mime: BrokenMime,
     /// Certificate and key (PEM) for STARTTLS.
@@ -448,6 +422,7 @@ fn check(t: &GatewayToml, base: &Path, errors: &mut Errors<'_>) -> Option<Gatewa
         retry_max,
         bounce_after,
         delivery_workers,
+        relay_first: t.relay_first.unwrap_or(false),
         broken_mime,
         tls,
         reply,

@@ -17,9 +17,10 @@ use crate::maildrop::Maildrop;
 use crate::metrics::{self, Metrics};
 use crate::process::Processor;
 use crate::relay::Relay;
+use crate::relay_first::RelayFirst;
 use crate::reply::{self, ReplyService};
 use crate::smtp::{self, SmtpConfig};
-use crate::spool::Spool;
+use crate::spool::{RelayJournal, Spool};
 use crate::transport::{self, Transport};
 use crate::worker::{self, Deliverer, Outbound, RetryPolicy};
 
@@ -90,7 +91,9 @@ pub async fn run_until(opts: Options, shutdown: watch::Receiver<bool>) -> Result
     };
     let spool = Spool::open(&cfg.spool_dir).map_err(|e| spool_err(&e))?;
     let _lock = spool.lock().map_err(|e| spool_err(&e))?;
-    let recovered = spool.recover().map_err(|e| spool_err(&e))?;
+    let mut recovered = spool.recover().map_err(|e| spool_err(&e))?;
+    let (journal, relayed) = RelayJournal::open(&cfg.spool_dir).map_err(|e| spool_err(&e))?;
+    recovered.extend(relayed);
     if !recovered.is_empty() {
         tracing::warn!(
             count = recovered.len(),
@@ -115,10 +118,12 @@ pub async fn run_until(opts: Options, shutdown: watch::Receiver<bool>) -> Result
         Destination::Smtp(hop) => {
             let mut hop = hop.clone();
             hop.helo_name = cfg.hostname.clone();
+            hop.max_connections = pool_size(&cfg);
             Outbound::Smtp(Relay::new(&hop).map_err(|e| RunError::Relay(e.to_string()))?)
         }
         Destination::Directory(dir) => Outbound::Directory(Maildrop::new(dir)),
     };
+    let relay = Arc::new(relay);
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .map_err(|error| RunError::Listen {
@@ -171,6 +176,9 @@ pub async fn run_until(opts: Options, shutdown: watch::Receiver<bool>) -> Result
         hostname: cfg.hostname.clone(),
         clock: opts.clock.clone(),
         transport,
+        relay_first: cfg
+            .relay_first
+            .then(|| RelayFirst::new(relay.clone(), journal)),
     });
     let deliverer = Arc::new(Deliverer {
         spool: spool.clone(),
@@ -240,6 +248,7 @@ pub async fn run_until(opts: Options, shutdown: watch::Receiver<bool>) -> Result
         next_hop = %cfg.next_hop.describe(),
         metrics = %cfg.metrics_listen,
         spool = %cfg.spool_dir.display(),
+        relay_first = cfg.relay_first,
         "sealpost gateway is running"
     );
     let served = smtp::serve(
@@ -263,6 +272,20 @@ pub async fn run_until(opts: Options, shutdown: watch::Receiver<bool>) -> Result
         addr: cfg.listen,
         error,
     })
+}
+
+/// Connections kept open to the next hop: one per delivery worker, and with `relay_first`
+/// one per SMTP session that may be relaying at once (at most 100 more); never fewer than 8.
+/// More connections than this are still opened when needed, and closed after their message.
+fn pool_size(cfg: &GatewayConfig) -> u32 {
+    let sessions = if cfg.relay_first {
+        cfg.max_sessions.min(100)
+    } else {
+        0
+    };
+    u32::try_from(cfg.delivery_workers.saturating_add(sessions))
+        .unwrap_or(u32::MAX)
+        .max(8)
 }
 
 async fn wait_for_signal() {

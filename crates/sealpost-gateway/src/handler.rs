@@ -49,6 +49,8 @@ pub struct Gateway {
     pub clock: Clock,
     /// Transport decryption's key-service client (when the tenant allows it).
     pub transport: Option<Transport>,
+    /// Relay each message before answering its client (`relay_first`).
+    pub relay_first: Option<crate::relay_first::RelayFirst>,
 }
 
 /// One message to accept, whichever way it came.
@@ -93,10 +95,32 @@ pub fn message_id(raw: &[u8]) -> Option<String> {
         })
 }
 
-/// Processes and spools one message; runs on a blocking thread (inside the runtime, which
-/// transport decryption waits on).
-pub fn accept(g: &Gateway, tx: &Incoming, data: &[u8]) -> Accepted {
-    let now = (g.clock)();
+/// A message through the rules and encryption, not yet stored or relayed.
+pub struct Prepared {
+    /// Every copy, as the spool would store them.
+    pub entry: NewEntry,
+    /// What to count and log once it is accepted.
+    pub report: Report,
+}
+
+/// What is counted and logged about a message once it is accepted.
+pub struct Report {
+    /// Recipients a rule refused, with the rule's text.
+    pub rejected: Vec<(String, String)>,
+    /// What the rules did, one line each, for the log.
+    pub summary: Vec<String>,
+    /// Copies that are protected wrappers.
+    pub encrypted: u64,
+    /// Copies that are not.
+    pub passed: u64,
+    /// The original's Message-ID.
+    pub message_id: Option<String>,
+}
+
+/// Runs one message through the rules, encryption and transport decryption; runs on a
+/// blocking thread (inside the runtime, which transport decryption waits on). `Err` is the
+/// final answer (refused, or failed before anything was stored).
+pub fn prepare(g: &Gateway, tx: &Incoming, data: &[u8], now: u64) -> Result<Prepared, Accepted> {
     let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
     let processed = match g
         .processor
@@ -107,23 +131,23 @@ pub fn accept(g: &Gateway, tx: &Incoming, data: &[u8]) -> Accepted {
             // The same message would fail the same way again (e.g. a field too long to seal).
             tracing::warn!(peer = %tx.peer, error = %e, "cannot protect a message; refused");
             Metrics::inc(&g.metrics.rejected);
-            return Accepted::Rejected {
+            return Err(Accepted::Rejected {
                 text: format!("Message cannot be protected: {e}"),
-            };
+            });
         }
         Err(e) => {
             tracing::error!(peer = %tx.peer, error = %e, "cannot process a message; not accepted");
             Metrics::inc(&g.metrics.temp_failed);
-            return Accepted::TempFailed {
+            return Err(Accepted::TempFailed {
                 text: "Message could not be processed, try again later".into(),
-            };
+            });
         }
     };
     let (mut copies, rejected, summary, decryptable) = match processed {
         Processed::RejectAll { text } => {
             tracing::info!(peer = %tx.peer, "message refused by a rule");
             Metrics::inc(&g.metrics.rejected);
-            return Accepted::Rejected { text };
+            return Err(Accepted::Rejected { text });
         }
         Processed::Deliver {
             copies,
@@ -142,21 +166,55 @@ pub fn accept(g: &Gateway, tx: &Incoming, data: &[u8]) -> Accepted {
             }
         }
     }
-    let message_id = message_id(data);
     let encrypted = copies.iter().filter(|c| c.encrypted).count() as u64;
-    let passed = copies.len() as u64 - encrypted;
-    let entry = NewEntry {
-        mail_from: tx.mail_from.clone(),
-        message_id: message_id.clone(),
-        received_from: tx.received_from.clone(),
-        parts: copies
-            .into_iter()
-            .map(|c| NewPart {
-                recipients: c.recipients,
-                data: c.data,
-                label: c.label,
-            })
-            .collect(),
+    let message_id = message_id(data);
+    Ok(Prepared {
+        report: Report {
+            rejected,
+            summary,
+            encrypted,
+            passed: copies.len() as u64 - encrypted,
+            message_id: message_id.clone(),
+        },
+        entry: NewEntry {
+            mail_from: tx.mail_from.clone(),
+            message_id,
+            received_from: tx.received_from.clone(),
+            parts: copies
+                .into_iter()
+                .map(|c| NewPart {
+                    recipients: c.recipients,
+                    data: c.data,
+                    label: c.label,
+                })
+                .collect(),
+        },
+    })
+}
+
+/// Counts an accepted message, logs what the rules did under its queue id and spools the
+/// notification of rule-refused recipients. Blocking (that notification is spooled).
+pub fn accepted(g: &Gateway, id: &QueueId, tx: &Incoming, data: &[u8], r: &Report, now: u64) {
+    Metrics::inc(&g.metrics.messages_in);
+    Metrics::add(&g.metrics.encrypted, r.encrypted);
+    Metrics::add(&g.metrics.passed, r.passed);
+    for line in &r.summary {
+        tracing::info!(queue_id = %id, "{line}");
+    }
+    if !r.rejected.is_empty() {
+        Metrics::add(&g.metrics.recipients_rejected, r.rejected.len() as u64);
+        let message_id = r.message_id.clone();
+        bounce_rejected(g, id.as_str(), tx, data, message_id, &r.rejected, now);
+    }
+}
+
+/// Processes and spools one message; runs on a blocking thread (inside the runtime, which
+/// transport decryption waits on).
+pub fn accept(g: &Gateway, tx: &Incoming, data: &[u8]) -> Accepted {
+    let now = (g.clock)();
+    let Prepared { entry, report } = match prepare(g, tx, data, now) {
+        Ok(p) => p,
+        Err(answer) => return answer,
     };
     let id = match g.spool.store(entry, now) {
         Ok(id) => id,
@@ -168,16 +226,7 @@ pub fn accept(g: &Gateway, tx: &Incoming, data: &[u8]) -> Accepted {
             };
         }
     };
-    Metrics::inc(&g.metrics.messages_in);
-    Metrics::add(&g.metrics.encrypted, encrypted);
-    Metrics::add(&g.metrics.passed, passed);
-    for line in &summary {
-        tracing::info!(queue_id = %id, "{line}");
-    }
-    if !rejected.is_empty() {
-        Metrics::add(&g.metrics.recipients_rejected, rejected.len() as u64);
-        bounce_rejected(g, &id.to_string(), tx, data, message_id, &rejected, now);
-    }
+    accepted(g, &id, tx, data, &report, now);
     Accepted::Stored(id)
 }
 
@@ -263,7 +312,11 @@ impl Handler for SharedGateway {
             recipients: tx.recipients,
             peer: tx.peer.ip(),
         };
-        match accept_async(&self.0, incoming, data).await {
+        let answer = match &self.0.relay_first {
+            Some(rf) => crate::relay_first::accept(&self.0, rf, incoming, data).await,
+            None => accept_async(&self.0, incoming, data).await,
+        };
+        match answer {
             Accepted::Stored(id) => Verdict::Accepted {
                 queue_id: id.to_string(),
             },
@@ -274,6 +327,12 @@ impl Handler for SharedGateway {
 
     fn acknowledged(&self, queue_id: &str) {
         let Ok(id) = queue_id.parse() else { return };
+        if let Some(rf) = &self.0.relay_first
+            && !rf.answered(&id)
+        {
+            // Relayed whole before the 250: nothing in the spool to acknowledge.
+            return;
+        }
         let g = self.0.clone();
         // A small rename off the async threads; the entry becomes due for relaying once
         // acknowledged, so the scheduler is woken afterwards.

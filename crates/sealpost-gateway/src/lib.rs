@@ -6,7 +6,9 @@
 //!   message into one copy per group and protects the copies that must be encrypted (with
 //!   `sealpost-core`).
 //! - [`spool`] keeps accepted mail durably on disk until it is relayed or bounced.
-//! - [`relay`] sends spooled copies to the next hop over SMTP.
+//! - [`relay`] sends spooled copies to the next hop over SMTP; with `relay_first`,
+//!   [`relay_first`] relays each message before answering its client and spools only what
+//!   the next hop does not take.
 //! - [`handler`] joins them for every message (process, transport decryption, spool, then
 //!   250); [`worker`] relays what is due, retries and bounces; [`daemon`] runs it all with
 //!   [`metrics`] and [`config`] (the `[gateway]` table).
@@ -28,6 +30,7 @@ pub mod maildrop;
 pub mod metrics;
 pub mod process;
 pub mod relay;
+pub mod relay_first;
 pub mod reply;
 pub mod smtp;
 pub mod spool;

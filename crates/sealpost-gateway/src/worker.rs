@@ -9,6 +9,7 @@
 //! decide what is encrypted and does not speak SMTP itself ([`Relay`] does).
 
 use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,11 +18,41 @@ use tokio::sync::{Notify, Semaphore, watch};
 use crate::handler::Clock;
 use crate::maildrop::Maildrop;
 use crate::metrics::Metrics;
-use crate::relay::{Relay, SendError};
+use crate::relay::{NextHop, Relay, SendError};
 use crate::spool::{NewEntry, NewPart, PartRef, Spool, SpoolError, dsn};
 
 /// How often the spool directory is rescanned for other processes' changes.
 const RESCAN_EVERY: Duration = Duration::from_secs(5);
+
+/// Where accepted mail goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// An SMTP server (the MTA's reinjection port, a smarthost).
+    Smtp(NextHop),
+    /// A directory: one `.eml` file per recipient (demo and tests; [`crate::maildrop`]).
+    Directory(PathBuf),
+}
+
+impl Destination {
+    /// Reads `smtp://…`, `smtp+starttls://…`, `smtps://…` or `file://DIR` (relative to `base`).
+    pub fn parse(url: &str, base: &Path) -> Result<Destination, String> {
+        match url.trim().strip_prefix("file://") {
+            Some("") => Err("file:// needs a directory, e.g. file:///var/mail/sealpost".into()),
+            Some(dir) => Ok(Destination::Directory(base.join(dir))),
+            None => NextHop::parse(url)
+                .map(Destination::Smtp)
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    /// The destination as logs show it.
+    pub fn describe(&self) -> String {
+        match self {
+            Destination::Smtp(h) => h.describe(),
+            Destination::Directory(d) => format!("file://{}", d.display()),
+        }
+    }
+}
 
 /// Where copies go: an SMTP next hop or a directory.
 pub enum Outbound {
@@ -32,7 +63,8 @@ pub enum Outbound {
 }
 
 impl Outbound {
-    async fn send(&self, from: &str, rcpts: &[String], data: &[u8]) -> Result<(), SendError> {
+    /// Sends one copy.
+    pub async fn send(&self, from: &str, rcpts: &[String], data: &[u8]) -> Result<(), SendError> {
         match self {
             Outbound::Smtp(r) => r.send(from, rcpts, data).await,
             Outbound::Directory(d) => d.send(from, rcpts, data).await,
@@ -64,8 +96,8 @@ impl RetryPolicy {
 pub struct Deliverer {
     /// The spool.
     pub spool: Spool,
-    /// The next hop.
-    pub relay: Outbound,
+    /// The next hop (shared with [`crate::relay_first`]).
+    pub relay: Arc<Outbound>,
     /// Counters.
     pub metrics: Arc<Metrics>,
     /// Retry and bounce timing.

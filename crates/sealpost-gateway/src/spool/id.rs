@@ -22,7 +22,7 @@ pub struct QueueId(String);
 impl QueueId {
     /// A new id for an entry stored at `now` (seconds since the Unix epoch): time first, so
     /// ids sort by age, then 32 bits from the operating system's random number generator.
-    pub(crate) fn generate(now: u64) -> Result<QueueId, getrandom::Error> {
+    pub fn generate(now: u64) -> Result<QueueId, getrandom::Error> {
         let mut random = [0u8; 4];
         getrandom::fill(&mut random)?;
         let secs = u32::try_from(now).unwrap_or(u32::MAX);

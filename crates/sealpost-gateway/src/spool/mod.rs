@@ -10,6 +10,7 @@
 //! SPOOL/queue/ID.msg   one accepted message with ALL its copies; never changed once written
 //! SPOOL/queue/ID.state its delivery state (JSON), replaced atomically; absent = nothing yet
 //! SPOOL/corrupt/       entries and state files found damaged (never deleted by the spool)
+//! SPOOL/relaying       the relay journal of `relay_first` (see `RelayJournal`)
 //! ```
 //!
 //! # Guarantees
@@ -59,6 +60,7 @@ pub mod dsn;
 mod entry;
 mod id;
 mod index;
+mod journal;
 mod state;
 
 use std::fs::{self, File, OpenOptions, TryLockError};
@@ -69,6 +71,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use serde::Serialize;
 
 pub use id::{ParseQueueIdError, PartRef, QUEUE_ID_LEN, QueueId};
+pub use journal::{Finished, RelayJournal};
 pub use state::{PartStatus, Recovered, RecoveredKind};
 
 use entry::{Header, PartHeader, ReadError};
@@ -328,6 +331,22 @@ impl Spool {
     /// is written, fsynced, in `queue/`, and the directory fsynced. `now` is the store time
     /// (seconds since the Unix epoch); the copies are due at once, once acknowledged.
     pub fn store(&self, e: NewEntry, now: u64) -> Result<QueueId, SpoolError> {
+        self.store_named(e, now, None)
+    }
+
+    /// [`Spool::store`] under an id the caller chose (with [`QueueId::generate`]): how
+    /// `relay_first` spools what the next hop did not take under the id its client is told.
+    /// Fails, storing nothing, if an entry with that id exists.
+    pub fn store_as(&self, id: &QueueId, e: NewEntry, now: u64) -> Result<(), SpoolError> {
+        self.store_named(e, now, Some(id)).map(|_| ())
+    }
+
+    fn store_named(
+        &self,
+        e: NewEntry,
+        now: u64,
+        name: Option<&QueueId>,
+    ) -> Result<QueueId, SpoolError> {
         if e.parts.is_empty() {
             return Err(SpoolError::NoParts);
         }
@@ -360,7 +379,10 @@ impl Spool {
                 Err(e) if e.kind() == io::ErrorKind::NotFound && attempt < 3 => continue,
                 Err(e) => return Err(io_err("write a temp file in", tmp)(e)),
             };
-            let linked = self.link_new(&temp.path, now);
+            let linked = match name {
+                Some(id) => fs::hard_link(&temp.path, self.msg_path(id)).map(|()| id.clone()),
+                None => self.link_new(&temp.path, now),
+            };
             temp.discard();
             match linked {
                 Ok(id) => break id,

@@ -92,6 +92,10 @@ pub enum RecoveredKind {
         /// The copy.
         part: usize,
     },
+    /// Relayed before answering the client (`relay_first`), and the gateway stopped before
+    /// the client had its answer: the client may send it again (reported from the relay
+    /// journal, [`super::RelayJournal`]).
+    RelayedUnanswered,
 }
 
 impl State {
@@ -143,7 +147,7 @@ struct Locked {
 }
 
 /// The message id as logged: as stored, control characters blanked; "none" when absent.
-fn shown(message_id: Option<&str>) -> String {
+pub(super) fn shown(message_id: Option<&str>) -> String {
     message_id.map_or_else(
         || "none".into(),
         |m| {
