@@ -33,6 +33,9 @@ pub struct Metrics {
     pub temp_failed: AtomicU64,
     /// Copies relayed to the next hop.
     pub delivered: AtomicU64,
+    /// With `relay_first`: messages of which some copies went to the spool instead (the next
+    /// hop refused them, could not be reached, or was resting after a failure).
+    pub relay_first_spooled: AtomicU64,
     /// Relay attempts that failed and will be retried.
     pub deferred: AtomicU64,
     /// Copies given up on (a delivery status notification went to the sender).
@@ -101,7 +104,7 @@ impl Metrics {
     /// The exposition text; `queue` is the number of copies waiting in the spool.
     pub fn render(&self, queue: Option<usize>) -> String {
         let mut out = String::with_capacity(2048);
-        let counters: [(&str, &str, &AtomicU64); 9] = [
+        let counters: [(&str, &str, &AtomicU64); 10] = [
             ("messages_in", "Messages accepted (250).", &self.messages_in),
             ("encrypted", "Protected copies made.", &self.encrypted),
             ("passed", "Copies passed on unencrypted.", &self.passed),
@@ -124,6 +127,11 @@ impl Metrics {
                 "delivered",
                 "Copies relayed to the next hop.",
                 &self.delivered,
+            ),
+            (
+                "relay_first_spooled",
+                "Messages relayed first of which some copies were spooled instead.",
+                &self.relay_first_spooled,
             ),
             (
                 "deferred",

@@ -72,6 +72,7 @@ impl RelayFirst {
 pub async fn accept(g: &Arc<Gateway>, rf: &RelayFirst, tx: Incoming, data: Vec<u8>) -> Accepted {
     let now = (g.clock)();
     if rf.resting(now) {
+        Metrics::inc(&g.metrics.relay_first_spooled);
         return handler::accept_async(g, tx, data).await;
     }
     let g2 = g.clone();
@@ -101,7 +102,11 @@ pub async fn accept(g: &Arc<Gateway>, rf: &RelayFirst, tx: Incoming, data: Vec<u
                     left.push(part);
                     continue;
                 }
-                match rf.hop.send(&entry.mail_from, &part.recipients, &part.data).await {
+                match rf
+                    .hop
+                    .send(&entry.mail_from, &part.recipients, &part.data)
+                    .await
+                {
                     Ok(()) => {
                         relayed += 1;
                         Metrics::inc(&g.metrics.delivered);
@@ -127,6 +132,11 @@ pub async fn accept(g: &Arc<Gateway>, rf: &RelayFirst, tx: Incoming, data: Vec<u
         parts: left,
         ..entry
     };
+    if rest.parts.is_empty() && report.rejected.is_empty() {
+        // Nothing to write: count and log here, without a trip to a blocking thread.
+        handler::accepted(g, &id, &tx, &data, &report, now);
+        return Accepted::Stored(id);
+    }
     let (g2, id2) = (g.clone(), id.clone());
     let stored = tokio::task::spawn_blocking(move || {
         if !rest.parts.is_empty() {
@@ -139,6 +149,7 @@ pub async fn accept(g: &Arc<Gateway>, rf: &RelayFirst, tx: Incoming, data: Vec<u
     let error = match stored {
         Ok(Ok(())) => {
             if relayed < copies {
+                Metrics::inc(&g.metrics.relay_first_spooled);
                 rf.journal.spooled(&id);
                 g.wake.notify_one();
             }

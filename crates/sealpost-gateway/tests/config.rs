@@ -38,6 +38,7 @@ fn minimal_file_gets_documented_defaults() {
     assert_eq!(g.bounce_after, Duration::from_secs(5 * 86400));
     assert_eq!(g.broken_mime, BrokenMime::Protect);
     assert!(g.tls.is_none());
+    assert!(!g.relay_first, "spool first unless asked");
     match g.next_hop {
         Destination::Smtp(h) => {
             assert_eq!((h.host.as_str(), h.port), ("127.0.0.1", 10026));
@@ -65,6 +66,7 @@ retry_first = "30s"
 retry_max = "10m"
 bounce_after = "2days"
 delivery_workers = 3
+relay_first = true
 broken_mime = "reject"
 tls_cert = "cert.pem"
 tls_key = "key.pem"
@@ -74,6 +76,7 @@ tls_key = "key.pem"
     assert_eq!(g.listen.to_string(), "127.0.0.1:2525");
     assert_eq!(g.hostname, "gw.acme.example");
     assert_eq!(g.next_hop, Destination::Directory("/cfg/mailbox".into()));
+    assert!(g.relay_first);
     assert_eq!(g.spool_dir, Path::new("/var/spool/sealpost"));
     assert_eq!(g.tenant, Path::new("/etc/t"));
     assert_eq!(g.max_message_size, 10 * 1024 * 1024);

@@ -10,6 +10,9 @@
 //!   250, is named in a `possible duplicate` line of the gateway's log;
 //! - every copy is whole: an original is byte for byte what was sent, a wrapper decrypts to it.
 //!
+//! The test runs twice: with the spool first (the default) and with `relay_first = true`
+//! (each message relayed before its 250; the relay journal reports the duplicates).
+//!
 //! Without python3-aiosmtpd the test prints a skip line and passes, unless `CI` is set.
 //! Bounded: the load is paced over about ten seconds so that the kills fall inside it, and the
 //! whole test takes well under a minute on two cores.
@@ -103,10 +106,22 @@ fn message(i: usize) -> Message {
 
 #[test]
 fn gateway_killed_under_load_loses_nothing_acknowledged() {
-    if !tools_available(
-        "gateway_killed_under_load_loses_nothing_acknowledged",
-        &["aiosmtpd"],
-    ) {
+    crash_test("gateway_killed_under_load_loses_nothing_acknowledged", "");
+}
+
+/// The same with `relay_first = true`: most messages are relayed before their 250 and never
+/// spooled; the relay journal must report the ones a kill caught between the two.
+#[test]
+fn gateway_relaying_first_killed_under_load_loses_nothing_acknowledged() {
+    crash_test(
+        "gateway_relaying_first_killed_under_load_loses_nothing_acknowledged",
+        "relay_first = true\n",
+    );
+}
+
+/// Runs the load with `extra` lines in the `[gateway]` table; see the module docs.
+fn crash_test(name: &str, extra: &str) {
+    if !tools_available(name, &["aiosmtpd"]) {
         return;
     }
     let seed = std::env::var("SEALPOST_CRASH_SEED")
@@ -118,7 +133,7 @@ fn gateway_killed_under_load_loses_nothing_acknowledged() {
                 .unwrap()
                 .as_nanos() as u64
         });
-    eprintln!("gateway crash test: seed {seed} (replay with SEALPOST_CRASH_SEED={seed})");
+    eprintln!("{name}: seed {seed} (replay with SEALPOST_CRASH_SEED={seed})");
 
     let dir = open_tempdir();
     let (port, sink_port, metrics) = (free_port(), free_port(), free_port());
@@ -131,7 +146,7 @@ fn gateway_killed_under_load_loses_nothing_acknowledged() {
             port,
             sink_port,
             metrics,
-            "retry_first = \"1s\"\nretry_max = \"2s\"\n",
+            &format!("retry_first = \"1s\"\nretry_max = \"2s\"\n{extra}"),
         ) + RULES,
     )
     .unwrap();
@@ -240,7 +255,7 @@ fn gateway_killed_under_load_loses_nothing_acknowledged() {
         kills_during_load.load(Ordering::Relaxed)
     );
     eprintln!(
-        "gateway crash test: {MESSAGES} messages in {load_time:?}, {kills} kills ({} during the load), {} starts",
+        "{name}: {MESSAGES} messages in {load_time:?}, {kills} kills ({} during the load), {} starts",
         kills_during_load.load(Ordering::Relaxed),
         gateway.starts
     );
@@ -332,7 +347,7 @@ fn gateway_killed_under_load_loses_nothing_acknowledged() {
         "delivered twice or without a 250, and not logged as a possible duplicate: {unreported:?}"
     );
     eprintln!(
-        "gateway crash test: {} messages delivered more than once (all logged), {} `possible duplicate` lines, {wrappers} wrappers",
+        "{name}: {} messages delivered more than once (all logged), {} `possible duplicate` lines, {wrappers} wrappers",
         duplicated.len(),
         duplicates.len()
     );

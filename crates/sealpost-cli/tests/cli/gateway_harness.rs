@@ -184,10 +184,29 @@ pub struct Postfix {
     dir: PathBuf,
 }
 
+/// How a Postfix instance hands mail to the gateway (scripts/postfix.sh).
+#[derive(Debug, Clone, Copy)]
+pub enum Filter {
+    /// After queue: `content_filter` to the gateway, which re-injects into `reinject`.
+    AfterQueue {
+        /// The gateway's SMTP port.
+        gateway: u16,
+        /// Postfix's re-injection port.
+        reinject: u16,
+    },
+    /// Before queue: `smtpd_proxy_filter` to the gateway, whose 250 is the client's 250.
+    BeforeQueue {
+        /// The gateway's SMTP port.
+        gateway: u16,
+        /// Postfix's re-injection port.
+        reinject: u16,
+    },
+}
+
 impl Postfix {
-    /// Starts an instance in `dir` accepting on `listen` and relaying to `relay`; with
-    /// `filter = Some((gateway, reinject))` every mail goes through the content filter.
-    pub fn start(dir: &Path, listen: u16, relay: u16, filter: Option<(u16, u16)>) -> Postfix {
+    /// Starts an instance in `dir` accepting on `listen` and relaying to `relay`; with a
+    /// `filter` every mail goes through the gateway.
+    pub fn start(dir: &Path, listen: u16, relay: u16, filter: Option<Filter>) -> Postfix {
         let mut cmd = Command::new("bash");
         cmd.arg(POSTFIX_SH).arg("start").arg(dir);
         cmd.args([
@@ -196,8 +215,13 @@ impl Postfix {
             "--relay",
             &relay.to_string(),
         ]);
-        if let Some((gateway, reinject)) = filter {
-            cmd.args(["--filter", &gateway.to_string()]);
+        let (how, gateway, reinject) = match filter {
+            None => ("", 0, 0),
+            Some(Filter::AfterQueue { gateway, reinject }) => ("--filter", gateway, reinject),
+            Some(Filter::BeforeQueue { gateway, reinject }) => ("--proxy", gateway, reinject),
+        };
+        if !how.is_empty() {
+            cmd.args([how, &gateway.to_string()]);
             cmd.args(["--reinject", &reinject.to_string()]);
         }
         // The guard exists before the start, so even a half-started instance is stopped.

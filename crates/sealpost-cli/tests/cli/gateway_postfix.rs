@@ -6,6 +6,10 @@
 //! wrapper mail whose `sealpost decrypt` gives back that same message byte for byte. A rule's
 //! `reject` makes Postfix bounce the mail to its sender, and no recipient gets a copy.
 //!
+//! The same mail also goes through the before-queue set-up (SMTPD_PROXY_README:
+//! `smtpd_proxy_filter` to the gateway with `relay_first = true`, which relays back into
+//! Postfix before answering): there the Secret mail is refused to the client directly (550).
+//!
 //! Without Postfix or python3-aiosmtpd the test prints a skip line and passes, unless `CI` is
 //! set: there it fails (`scripts/postfix.sh install`, `scripts/smtp-sink.sh`).
 
@@ -16,7 +20,7 @@ use sealpost_core::mail::rfc5322::strip_bcc;
 
 use crate::common::{find, has_bcc_field, ok, s, tenant};
 use crate::gateway_harness::{
-    Client, Delivery, Gateway, Postfix, Sink, gateway_table, header_value, is_wrapper,
+    Client, Delivery, Filter, Gateway, Postfix, Sink, gateway_table, header_value, is_wrapper,
     open_tempdir, received_prefix, tools_available,
 };
 use crate::keyservice::free_port;
@@ -143,10 +147,32 @@ fn secret_mail() -> Vec<u8> {
 
 #[test]
 fn gateway_behind_postfix_delivers_originals_and_wrappers() {
-    if !tools_available(
+    behind_postfix(
         "gateway_behind_postfix_delivers_originals_and_wrappers",
-        &["postfix", "aiosmtpd"],
-    ) {
+        Setup::AfterQueue,
+    );
+}
+
+/// Before queue (`smtpd_proxy_filter`) with `relay_first = true`: the set-up of the gateway
+/// benchmark's target. Postfix queues each message once, after the gateway relayed it back.
+#[test]
+fn gateway_before_postfix_queue_relaying_first_delivers_originals_and_wrappers() {
+    behind_postfix(
+        "gateway_before_postfix_queue_relaying_first_delivers_originals_and_wrappers",
+        Setup::BeforeQueueRelayFirst,
+    );
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Setup {
+    /// `content_filter`, the gateway spools first.
+    AfterQueue,
+    /// `smtpd_proxy_filter`, the gateway relays first.
+    BeforeQueueRelayFirst,
+}
+
+fn behind_postfix(name: &str, setup: Setup) {
+    if !tools_available(name, &["postfix", "aiosmtpd"]) {
         return;
     }
     let dir = open_tempdir();
@@ -160,17 +186,28 @@ fn gateway_behind_postfix_delivers_originals_and_wrappers() {
     let sink = Sink::start(relay, &dir.path().join("sink"));
     tenant(&dir, "tenant", "acme.example", &[]);
     let config = dir.path().join("gateway.toml");
+    let (extra, how) = match setup {
+        Setup::AfterQueue => (
+            "retry_first = \"1s\"\n",
+            Filter::AfterQueue {
+                gateway: filter,
+                reinject,
+            },
+        ),
+        Setup::BeforeQueueRelayFirst => (
+            "retry_first = \"1s\"\nrelay_first = true\n",
+            Filter::BeforeQueue {
+                gateway: filter,
+                reinject,
+            },
+        ),
+    };
     std::fs::write(
         &config,
-        gateway_table(filter, reinject, metrics, "retry_first = \"1s\"\n") + RULES,
+        gateway_table(filter, reinject, metrics, extra) + RULES,
     )
     .unwrap();
-    let postfix = Postfix::start(
-        &dir.path().join("postfix"),
-        listen,
-        relay,
-        Some((filter, reinject)),
-    );
+    let postfix = Postfix::start(&dir.path().join("postfix"), listen, relay, Some(how));
     let gateway = Gateway::start(&config, &dir.path().join("gateway.log"), filter);
 
     let mails = mails();
@@ -187,7 +224,15 @@ fn gateway_behind_postfix_delivers_originals_and_wrappers() {
             &secret_mail(),
         )
         .unwrap();
-    assert_eq!(r.code, 250, "Postfix refused the Secret mail: {}", r.text);
+    // After queue Postfix has accepted the mail and bounces it; before queue the client is
+    // refused at once, with the rule's text.
+    let bounce_expected = setup == Setup::AfterQueue;
+    if bounce_expected {
+        assert_eq!(r.code, 250, "Postfix refused the Secret mail: {}", r.text);
+    } else {
+        assert_eq!(r.code, 550, "the Secret mail was not refused: {}", r.text);
+        assert!(r.text.contains(SECRET_TEXT), "{}", r.text);
+    }
 
     // Wait for one copy per (message, recipient) and for the bounce to alice.
     let wanted: usize = mails.iter().map(|m| m.to.len()).sum();
@@ -200,7 +245,7 @@ fn gateway_behind_postfix_delivers_originals_and_wrappers() {
             .map(|d| d.recipients.len())
             .sum();
         let bounced = got.iter().any(|d| d.mail_from.is_empty());
-        if copies >= wanted && bounced {
+        if copies >= wanted && bounced == bounce_expected {
             // Anything extra (a duplicate, a copy of the Secret mail) would arrive about now.
             std::thread::sleep(Duration::from_secs(1));
             break sink.deliveries();
@@ -303,6 +348,22 @@ fn gateway_behind_postfix_delivers_originals_and_wrappers() {
         .iter()
         .filter(|d| d.mail_from.is_empty())
         .collect();
+    if !bounce_expected {
+        assert!(
+            bounces.is_empty(),
+            "a bounce although the client was refused"
+        );
+        if setup == Setup::BeforeQueueRelayFirst {
+            // Relayed first: the gateway's spool never held a message.
+            let spooled = std::fs::read_dir(dir.path().join("spool/queue"))
+                .unwrap()
+                .count();
+            assert_eq!(spooled, 0, "relay_first spooled {spooled} entries");
+        }
+        drop(gateway);
+        drop(postfix);
+        return;
+    }
     assert_eq!(bounces.len(), 1, "one bounce expected");
     assert_eq!(bounces[0].recipients, ["alice@acme.example"]);
     // Postfix folds the diagnostic over lines: compare with white space collapsed.

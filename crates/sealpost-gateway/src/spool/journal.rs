@@ -161,7 +161,9 @@ impl RelayJournal {
         let line = format!("E {id}\n");
         match inner.file.write_all(line.as_bytes()) {
             Ok(()) => inner.len += line.len() as u64,
-            Err(e) => tracing::warn!(queue_id = %id, error = %e, path = %self.path.display(), "cannot write to the relay journal"),
+            Err(e) => {
+                tracing::warn!(queue_id = %id, error = %e, path = %self.path.display(), "cannot write to the relay journal")
+            }
         }
         if open.spooled {
             Finished::Spooled
@@ -291,9 +293,16 @@ mod tests {
         assert_eq!(j.finish(&id(2)), Finished::Unknown);
         drop(j);
         let (j, found) = RelayJournal::open(dir.path()).expect("reopen");
-        let ids: Vec<_> = found.iter().map(|r| (r.id.clone(), r.message_id.clone())).collect();
+        let ids: Vec<_> = found
+            .iter()
+            .map(|r| (r.id.clone(), r.message_id.clone()))
+            .collect();
         assert_eq!(ids, [(id(1), Some("<a@x>".into())), (id(3), None)]);
-        assert!(found.iter().all(|r| r.kind == RecoveredKind::RelayedUnanswered));
+        assert!(
+            found
+                .iter()
+                .all(|r| r.kind == RecoveredKind::RelayedUnanswered)
+        );
         assert_eq!(j.open_count(), 0);
         drop(j);
         let (_, found) = RelayJournal::open(dir.path()).expect("third open");
@@ -315,16 +324,29 @@ mod tests {
         let (j, _) = RelayJournal::open(dir.path()).expect("open");
         j.begin(&id(0), Some("<kept@x>"), 100).expect("begin");
         let mut n = 0u32;
-        while fs::metadata(dir.path().join("relaying")).expect("meta").len() < ROTATE_AT {
+        while fs::metadata(dir.path().join("relaying"))
+            .expect("meta")
+            .len()
+            < ROTATE_AT
+        {
             let i: QueueId = format!("6b{n:014x}").parse().expect("id");
-            j.begin(&i, Some("<some-long-message-id-for-the-rotation-test@example.org>"), 100)
-                .expect("begin");
+            j.begin(
+                &i,
+                Some("<some-long-message-id-for-the-rotation-test@example.org>"),
+                100,
+            )
+            .expect("begin");
             j.finish(&i);
             n += 1;
         }
         j.begin(&id(9), None, 100).expect("begin after rotation");
-        let len = fs::metadata(dir.path().join("relaying")).expect("meta").len();
-        assert!(len < 200, "rewritten with the open messages only: {len} bytes");
+        let len = fs::metadata(dir.path().join("relaying"))
+            .expect("meta")
+            .len();
+        assert!(
+            len < 200,
+            "rewritten with the open messages only: {len} bytes"
+        );
         drop(j);
         let (_, found) = RelayJournal::open(dir.path()).expect("reopen");
         let mut ids: Vec<_> = found.into_iter().map(|r| r.id).collect();
@@ -345,7 +367,11 @@ mod tests {
             j.finish(&i);
         }
         assert_eq!(j.finish(&id(1)), Finished::Unknown, "swept and reported");
-        assert_eq!(j.finish(&id(2)), Finished::Spooled, "the spool reports its own");
+        assert_eq!(
+            j.finish(&id(2)),
+            Finished::Spooled,
+            "the spool reports its own"
+        );
     }
 
     #[test]
@@ -353,7 +379,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         fs::write(
             dir.path().join("relaying"),
-            format!("B {} <a@x>\nB 6a00\nX\nE {}\nB {} -\nB 6a0000", id(1), id(1), id(2)),
+            format!(
+                "B {} <a@x>\nB 6a00\nX\nE {}\nB {} -\nB 6a0000",
+                id(1),
+                id(1),
+                id(2)
+            ),
         )
         .expect("write");
         let (_, found) = RelayJournal::open(dir.path()).expect("open");

@@ -2,6 +2,8 @@
 //! relay to a real SMTP sink (Debian's python3-aiosmtpd running `tests/support/refusing_sink.py`),
 //! retries, bounces, restart, and the metrics endpoint. Time is a test clock, moved by hand.
 //!
+//! The same with `relay_first = true` (relay before answering) is in `relay_first.rs`.
+//!
 //! With `CI` set a missing sink fails the tests; otherwise they are skipped with a message.
 
 use std::path::{Path, PathBuf};
@@ -22,7 +24,10 @@ use sealpost_gateway::relay::{NextHop, Relay};
 use sealpost_gateway::spool::{PartStatus, Spool};
 use tokio::sync::watch;
 
+#[path = "../support/mod.rs"]
 mod support;
+
+mod relay_first;
 
 use support::{free_port, sink_available, start_sink_on, wait_for_port};
 
