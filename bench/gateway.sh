@@ -8,13 +8,17 @@
 #   WORK=/var/tmp/gw-bench bench/gateway.sh           # default: target/bench-gateway
 #   PATHS="postfix gateway proxy" bench/gateway.sh
 #       default "postfix gateway proxy encrypted proxy-encrypted"
-#   SPEED_ADJUST=1 bench/gateway.sh   # proxy path with smtpd_proxy_options = speed_adjust
-#   RELAY_FIRST=true bench/gateway.sh # both gateways with relay_first = true (relay, then 250)
+#   RELAY_FIRST=false bench/gateway.sh  # both gateways spool first (the gateway's default)
+#   SPEED_ADJUST=0 bench/gateway.sh     # proxy path without smtpd_proxy_options = speed_adjust
+# Defaults: the set-ups docs/gateway.md recommends behind Postfix — both gateways with
+# relay_first = true (each message relayed back into Postfix before the 250: Postfix's queue is
+# the durable spool), the before-queue Postfix with smtpd_proxy_options = speed_adjust.
 #
 # Three private Postfix instances (scripts/postfix.sh, loopback only, durable queue):
 #   A  "gateway":  after queue (FILTER_README): client → Postfix A :LISTEN_A (queued) →
-#                  content_filter → sealpost gateway (release build, durable spool) →
-#                  Postfix A re-injection smtpd (queued again) → sink
+#                  content_filter → sealpost gateway (release build) → Postfix A re-injection
+#                  smtpd (queued again; with relay_first before the gateway's 250, else after
+#                  the gateway's own durable spool) → sink
 #   C  "proxy":    before queue (SMTPD_PROXY_README): client → Postfix C smtpd :LISTEN_C →
 #                  smtpd_proxy_filter → a second sealpost gateway (own spool; its 250 is the
 #                  client's 250) → Postfix C re-injection smtpd (queued once) → sink
@@ -50,9 +54,10 @@ COUNT_10K=${COUNT_10K:-3000}
 COUNT_100K=${COUNT_100K:-2000}
 COUNT_5M=${COUNT_5M:-60}
 PATHS=${PATHS:-"postfix gateway proxy encrypted proxy-encrypted"}
-SPEED_ADJUST=${SPEED_ADJUST:-}
-RELAY_FIRST=${RELAY_FIRST:-false}
-case "$RELAY_FIRST" in true | false) ;; 1) RELAY_FIRST=true ;; 0 | "") RELAY_FIRST=false ;; *) echo "gateway.sh: RELAY_FIRST must be true or false" >&2; exit 2 ;; esac
+SPEED_ADJUST=${SPEED_ADJUST-1}
+case "$SPEED_ADJUST" in 1 | true | yes) SPEED_ADJUST=1 ;; 0 | false | no | "") SPEED_ADJUST= ;; *) echo "gateway.sh: SPEED_ADJUST must be 1 or 0" >&2; exit 2 ;; esac
+RELAY_FIRST=${RELAY_FIRST:-true}
+case "$RELAY_FIRST" in true | false) ;; 1) RELAY_FIRST=true ;; 0) RELAY_FIRST=false ;; *) echo "gateway.sh: RELAY_FIRST must be true or false" >&2; exit 2 ;; esac
 WORK=${WORK:-$ROOT/target/bench-gateway}
 
 say() { printf '%s\n' "$*"; }
@@ -186,7 +191,7 @@ label() {
     esac
 }
 
-say "gateway.sh: $(nproc) cores, concurrency $CONCURRENCY, $ROUNDS round(s); sealpost: $SEALPOST_BIN; proxy speed_adjust: ${SPEED_ADJUST:-no}" >&2
+say "gateway.sh: $(nproc) cores, concurrency $CONCURRENCY, $ROUNDS round(s); sealpost: $SEALPOST_BIN; proxy speed_adjust: ${SPEED_ADJUST:-no}; relay_first: $RELAY_FIRST" >&2
 say
 say "| size | path | msgs/s (best of $ROUNDS) | median | ratio to Postfix alone (best) | gateway CPU ms/msg | paced rate | p50 ms | p99 ms | added p50 ms | added p99 ms |"
 say "|---|---|---|---|---|---|---|---|---|---|---|"
