@@ -1,6 +1,7 @@
 //! Delivery: relays spooled copies to the next hop, retries with exponential backoff, and
 //! after `bounce_after` (or on a permanent refusal) gives up and sends the sender a delivery
-//! status notification.
+//! status notification. When the hop refuses only some recipients of a copy, the others get
+//! it; the refused ones are bounced (for good) or moved to a new entry of their own (for now).
 //!
 //! One scheduler task asks the spool for due copies whenever it is woken (a new message was
 //! spooled) and at least once a second, and hands each to a bounded set of delivery tasks; a
@@ -68,6 +69,23 @@ impl Outbound {
         match self {
             Outbound::Smtp(r) => r.send(from, rcpts, data).await,
             Outbound::Directory(d) => d.send(from, rcpts, data).await,
+        }
+    }
+
+    /// Sends one copy; when the hop refuses some recipients, the others still get it and each
+    /// recipient has its own result ([`Relay::send_each`]).
+    async fn send_each(
+        &self,
+        from: &str,
+        rcpts: &[String],
+        data: &[u8],
+    ) -> Vec<(String, Result<(), SendError>)> {
+        match self {
+            Outbound::Smtp(r) => r.send_each(from, rcpts, data).await,
+            Outbound::Directory(d) => {
+                let all = d.send(from, rcpts, data).await;
+                rcpts.iter().map(|r| (r.clone(), all.clone())).collect()
+            }
         }
     }
 }
@@ -199,70 +217,152 @@ async fn deliver_one(d: &Arc<Deliverer>, part: &PartRef) {
         }
         None => return,
     };
-    let result = d
+    let results = d
         .relay
-        .send(&data.mail_from, &data.recipients, &data.data)
+        .send_each(&data.mail_from, &data.recipients, &data.data)
         .await;
     let now = (d.clock)();
-    match result {
-        Ok(()) => {
-            let (spool, p) = (d.spool.clone(), part.clone());
-            match blocking(move || spool.delivered(&p, now)).await {
-                Some(Ok(())) => {
-                    Metrics::inc(&d.metrics.delivered);
-                    tracing::info!(part = %part, recipients = data.recipients.len(), "relayed");
-                }
-                Some(Err(e)) => {
-                    tracing::error!(part = %part, error = %e, "relayed, but cannot record it: it may be relayed again")
-                }
-                None => {}
+    let failed: Vec<(String, SendError)> = results
+        .into_iter()
+        .filter_map(|(r, res)| res.err().map(|e| (r, e)))
+        .collect();
+    let whole =
+        failed.len() == data.recipients.len() && failed.iter().all(|(_, e)| *e == failed[0].1);
+    if failed.is_empty() {
+        let (spool, p) = (d.spool.clone(), part.clone());
+        match blocking(move || spool.delivered(&p, now)).await {
+            Some(Ok(())) => {
+                Metrics::inc(&d.metrics.delivered);
+                tracing::info!(part = %part, recipients = data.recipients.len(), "relayed");
+            }
+            Some(Err(e)) => {
+                tracing::error!(part = %part, error = %e, "relayed, but cannot record it: it may be relayed again")
+            }
+            None => {}
+        }
+    } else if whole {
+        let e = &failed[0].1;
+        let age = now.saturating_sub(data.created);
+        if e.permanent || age >= d.policy.bounce_after.as_secs() {
+            bounce(d, part, &data, &failed, now).await;
+        } else {
+            let next = now + d.policy.delay_after(data.attempts + 1);
+            Metrics::inc(&d.metrics.deferred);
+            tracing::warn!(part = %part, error = %e.message, retry_in_secs = next - now, "relay deferred");
+            let (spool, p, msg) = (d.spool.clone(), part.clone(), e.message.clone());
+            if let Some(Err(e)) = blocking(move || spool.deferred(&p, now, &msg, next)).await {
+                tracing::error!(part = %part, error = %e, "cannot record a deferral");
             }
         }
-        Err(e) => {
-            let age = now.saturating_sub(data.created);
-            if e.permanent || age >= d.policy.bounce_after.as_secs() {
-                bounce(d, part, &data, &e, now).await;
-            } else {
-                let next = now + d.policy.delay_after(data.attempts + 1);
-                Metrics::inc(&d.metrics.deferred);
-                tracing::warn!(part = %part, error = %e.message, retry_in_secs = next - now, "relay deferred");
-                let (spool, p, msg) = (d.spool.clone(), part.clone(), e.message.clone());
-                if let Some(Err(e)) = blocking(move || spool.deferred(&p, now, &msg, next)).await {
-                    tracing::error!(part = %part, error = %e, "cannot record a deferral");
-                }
-            }
-        }
+    } else {
+        split(d, part, data, failed, now).await;
     }
 }
 
-/// Gives up on a copy: spools a notification to its sender (unless it is itself a
-/// notification), then marks the copy bounced.
+/// Some recipients of a copy got it and others did not: those refused for good (or for too
+/// long) get a notification, those refused for now move to a new entry of their own (retried
+/// with backoff; `bounce_after` counts from now), and the copy is recorded as delivered.
+async fn split(
+    d: &Arc<Deliverer>,
+    part: &PartRef,
+    data: crate::spool::PartData,
+    failed: Vec<(String, SendError)>,
+    now: u64,
+) {
+    let age = now.saturating_sub(data.created);
+    let (give_up, retry): (Vec<_>, Vec<_>) = failed
+        .into_iter()
+        .partition(|(_, e)| e.permanent || age >= d.policy.bounce_after.as_secs());
+    let delivered = data.recipients.len() - give_up.len() - retry.len();
+    if !retry.is_empty() {
+        let next = now + d.policy.delay_after(1);
+        let message = retry[0].1.message.clone();
+        let entry = NewEntry {
+            mail_from: data.mail_from.clone(),
+            message_id: data.message_id.clone(),
+            received_from: format!("{} (recipients deferred from {part})", d.hostname),
+            parts: vec![NewPart {
+                recipients: retry.iter().map(|(r, _)| r.clone()).collect(),
+                data: data.data.clone(),
+                label: data.label.clone(),
+            }],
+        };
+        let spool = d.spool.clone();
+        let stored = blocking(move || {
+            let id = spool.store(entry, now)?;
+            spool.acknowledge(&id)?;
+            let first = PartRef { id, part: 0 };
+            spool.deferred(&first, now, &message, next)?;
+            Ok::<_, SpoolError>(first)
+        })
+        .await;
+        match stored {
+            Some(Ok(first)) => {
+                Metrics::add(&d.metrics.deferred, retry.len() as u64);
+                tracing::warn!(part = %part, moved_to = %first, recipients = retry.len(), error = %retry[0].1.message, retry_in_secs = next - now, "some recipients deferred");
+            }
+            Some(Err(e)) => {
+                // The copy stays queued as a whole: retried later for every recipient.
+                tracing::error!(part = %part, error = %e, "cannot spool the deferred recipients; the copy will be relayed again to all of them (possible duplicate)");
+                return;
+            }
+            None => return,
+        }
+    }
+    if !give_up.is_empty() {
+        bounce(d, part, &data, &give_up, now).await;
+        if delivered > 0 {
+            Metrics::inc(&d.metrics.delivered);
+        }
+        return;
+    }
+    let (spool, p) = (d.spool.clone(), part.clone());
+    match blocking(move || spool.delivered(&p, now)).await {
+        Some(Ok(())) => {
+            Metrics::inc(&d.metrics.delivered);
+            tracing::info!(part = %part, recipients = delivered, "relayed to some recipients");
+        }
+        Some(Err(e)) => tracing::error!(part = %part, error = %e, "cannot record a delivery"),
+        None => {}
+    }
+}
+
+/// Gives up on a copy for the `failed` recipients (each with its own reason): spools a
+/// notification to the sender (unless the copy is itself a notification), then marks the copy
+/// bounced.
 async fn bounce(
     d: &Arc<Deliverer>,
     part: &PartRef,
     data: &crate::spool::PartData,
-    e: &SendError,
+    failed: &[(String, SendError)],
     now: u64,
 ) {
-    let status = if e.permanent { "5.0.0" } else { "4.4.7" };
-    let diagnostic = if e.permanent {
-        e.message.clone()
-    } else {
-        format!(
-            "gave up after {} attempts: {}",
-            data.attempts + 1,
-            e.message
-        )
+    let diagnose = |e: &SendError| {
+        if e.permanent {
+            ("5.0.0", e.message.clone())
+        } else {
+            let tries = data.attempts + 1;
+            (
+                "4.4.7",
+                format!("gave up after {tries} attempts: {}", e.message),
+            )
+        }
     };
-    let failures: Vec<dsn::Failure> = data
-        .recipients
+    let failures: Vec<dsn::Failure> = failed
         .iter()
-        .map(|r| dsn::Failure {
-            recipient: r.clone(),
-            status: status.into(),
-            diagnostic: diagnostic.clone(),
+        .map(|(r, e)| {
+            let (status, diagnostic) = diagnose(e);
+            dsn::Failure {
+                recipient: r.clone(),
+                status: status.into(),
+                diagnostic,
+            }
         })
         .collect();
+    let diagnostic = failures
+        .first()
+        .map(|f| f.diagnostic.clone())
+        .unwrap_or_default();
     let original = dsn::Original {
         mail_from: &data.mail_from,
         message_id: data.message_id.as_deref(),

@@ -1,7 +1,7 @@
 //! `relay`: the next-hop SMTP client against a real SMTP server, an aiosmtpd sink
 //! (`tests/support/refusing_sink.py`, Debian's python3-aiosmtpd) on a loopback port: delivery
 //! byte for byte, the null sender, several recipients, BODY=8BITMIME and SMTPUTF8, pooled
-//! connections, refusals classified permanent (550) or transient (451), a refused connection
+//! connections (a dead pooled connection is never used twice), refusals classified permanent (550) or transient (451), a refused connection
 //! and a silent server (transient), and URL parsing.
 //!
 //! Without the sink the SMTP tests print a skip line and pass, unless `CI` is set: there they
@@ -130,6 +130,36 @@ async fn connections_are_pooled_and_clones_share_them() {
         "sequential sends reuse pooled connections: {} connections for 12 messages",
         peers.len()
     );
+}
+
+#[tokio::test]
+async fn a_connection_the_hop_closed_is_not_reused() {
+    let Some(sink) = start_sink() else { return };
+    let port = sink.port;
+    let relay = sink.relay();
+    let to = rcpts(&["b@other.example"]);
+    let send = || relay.send("a@acme.example", &to, b"Subject: x\r\n\r\nbody\r\n");
+    send().await.expect("first message");
+    assert_eq!(relay.idle_connections(), 1, "kept for the next message");
+    // The hop goes away and comes back: the pooled connection is dead.
+    drop(sink);
+    let sink = support::start_sink_on(port, &[]);
+    // Reused at once (no NOOP within CHECK_AFTER): the transaction fails, transiently, and
+    // the dead connection is not kept.
+    let err = send().await.expect_err("the dead connection fails");
+    assert!(!err.permanent, "{err:?}");
+    assert_eq!(relay.idle_connections(), 0);
+    send().await.expect("a new connection");
+    assert_eq!(sink.received().len(), 1);
+    // Idle longer than CHECK_AFTER: a NOOP finds the connection dead and a new one is
+    // opened, so the message goes through without an error.
+    drop(sink);
+    let sink = support::start_sink_on(port, &[]);
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    send()
+        .await
+        .expect("checked with NOOP, then a new connection");
+    assert_eq!(sink.received().len(), 1);
 }
 
 #[tokio::test]

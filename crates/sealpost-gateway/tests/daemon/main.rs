@@ -404,6 +404,62 @@ async fn next_hop_refusals_defer_retry_and_bounce() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hop_refusing_some_recipients_delays_or_bounces_only_those() {
+    if !sink_available() {
+        return;
+    }
+    let k = keys();
+    let sink = start_sink_on(free_port(), &[]);
+    let spool = tempfile::tempdir().unwrap();
+    let clock = Arc::new(AtomicU64::new(START));
+    let g = Gateway::start(&k, sink.port, spool.path(), clock.clone()).await;
+    // One copy (all inside, the original) for three recipients; the sink refuses perm… for
+    // good and temp… for now.
+    g.send(
+        "alice@acme.example",
+        &[
+            "carol@acme.example",
+            "perm@acme.example",
+            "temp@acme.example",
+        ],
+        &mail("some", ""),
+    )
+    .await
+    .expect("accepted");
+    eventually("carol's copy and the DSN for perm@", || {
+        let got = sink.received();
+        got.iter().any(|r| rcpts(&r.meta) == ["carol@acme.example"])
+            && got.iter().any(|r| r.meta["mail_from"] == "<>")
+    })
+    .await;
+    let got = sink.received();
+    let dsn = got.iter().find(|r| r.meta["mail_from"] == "<>").unwrap();
+    let text = String::from_utf8_lossy(&dsn.data);
+    assert!(text.contains("perm@acme.example"), "{text}");
+    assert!(
+        !text.contains("Final-Recipient: rfc822; carol@")
+            && !text.contains("Final-Recipient: rfc822; temp@"),
+        "only perm@ is reported:\n{text}"
+    );
+    // temp@ waits alone in a new entry, retried after retry_first.
+    eventually("temp@ deferred on its own", || {
+        let q = g.queue();
+        q.len() == 1
+            && q[0].parts[0].recipients == ["temp@acme.example"]
+            && q[0].parts[0].attempts == 1
+    })
+    .await;
+    assert_eq!(
+        got.iter()
+            .filter(|r| rcpts(&r.meta) == ["carol@acme.example"])
+            .count(),
+        1,
+        "carol gets the message once"
+    );
+    g.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spooled_mail_survives_a_restart_and_is_delivered_when_the_hop_returns() {
     if !sink_available() {
         return;

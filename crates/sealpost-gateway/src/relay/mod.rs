@@ -1,10 +1,10 @@
 //! Relay to the next hop: the SMTP client that hands each spooled copy to the organization's
 //! MTA (Postfix's reinjection port, a smarthost).
 //!
-//! [`NextHop::parse`] reads the next hop's URL once; [`Relay::new`] builds a lettre
-//! `AsyncSmtpTransport<Tokio1Executor>` with a connection pool, the EHLO name and a timeout on
-//! every network step; [`Relay::send`] sends raw bytes with an envelope (`""` is the null
-//! sender `<>`). lettre adds `BODY=8BITMIME` when the data is not 7-bit ASCII and `SMTPUTF8`
+//! [`NextHop::parse`] reads the next hop's URL once; [`Relay::new`] sets up a pool of lettre
+//! SMTP connections (`pool`: `TCP_NODELAY`, no NOOP before a prompt reuse) with the EHLO name
+//! and TLS settings; [`Relay::send`] sends raw bytes with an envelope (`""` is the null
+//! sender `<>`), the whole transaction bounded in time. lettre adds `BODY=8BITMIME` when the data is not 7-bit ASCII and `SMTPUTF8`
 //! when an address is not ASCII, and refuses to send such mail to a server that does not
 //! offer the extension (that refusal is reported as permanent: the hop cannot take it).
 //!
@@ -16,15 +16,17 @@
 //! This module does not retry, back off, spool or bounce (the delivery worker does), and does
 //! not authenticate to the next hop (no SMTP AUTH).
 
+mod pool;
+
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::address::{Address, Envelope};
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
-use lettre::transport::smtp::{AsyncSmtpTransportBuilder, PoolConfig};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+use pool::{ConnectError, Pool};
 
 /// How the connection to the next hop is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -229,9 +231,7 @@ pub struct Relay {
 }
 
 struct Inner {
-    /// Makes a fresh transport (and pool) after a timeout.
-    builder: AsyncSmtpTransportBuilder,
-    transport: RwLock<AsyncSmtpTransport<Tokio1Executor>>,
+    pool: Pool,
     hop: String,
     timeout: Duration,
 }
@@ -245,31 +245,28 @@ impl std::fmt::Debug for Relay {
 }
 
 impl Relay {
-    /// Builds the transport (no connection is made until the first send). Must be called
-    /// inside a tokio runtime: the connection pool runs a background task there.
+    /// Sets up the relay (no connection is made until the first send). Must be called inside
+    /// a tokio runtime: surplus connections are closed by tasks spawned there.
     pub fn new(hop: &NextHop) -> Result<Relay, RelayError> {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(RelayError::NoRuntime);
         }
         let tls = match hop.security {
-            HopSecurity::Plain => Tls::None,
-            HopSecurity::StartTlsIfOffered => Tls::Opportunistic(tls_parameters(hop)?),
-            HopSecurity::StartTlsRequired => Tls::Required(tls_parameters(hop)?),
-            HopSecurity::ImplicitTls => Tls::Wrapper(tls_parameters(hop)?),
+            HopSecurity::Plain => None,
+            _ => Some(tls_parameters(hop)?),
         };
-        let pool = PoolConfig::new()
-            .max_size(hop.max_connections.max(1))
-            .idle_timeout(Duration::from_secs(60));
-        let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(hop.host.as_str())
-            .port(hop.port)
-            .tls(tls)
-            .hello_name(ClientId::Domain(hop.helo_name.clone()))
-            .timeout(Some(hop.timeout))
-            .pool_config(pool);
+        let pool = Pool::new(
+            hop.host.clone(),
+            hop.port,
+            hop.security,
+            tls,
+            ClientId::Domain(hop.helo_name.clone()),
+            hop.timeout,
+            usize::try_from(hop.max_connections).unwrap_or(usize::MAX),
+        );
         Ok(Relay {
             inner: Arc::new(Inner {
-                transport: RwLock::new(builder.clone().build()),
-                builder,
+                pool,
                 hop: hop.describe(),
                 timeout: hop.timeout,
             }),
@@ -287,10 +284,8 @@ impl Relay {
     /// folded into the end-of-data marker: the next hop receives `data` byte for byte
     /// (data without a final line ending arrives with one).
     ///
-    /// lettre bounds only the TCP connect by the hop's timeout, so the whole transaction is
-    /// bounded here: the timeout × (5 + number of recipients + MiB of data). When that runs
-    /// out the connection pool is replaced, so a connection left mid-transaction is never
-    /// reused.
+    /// The whole transaction is bounded here: the hop's timeout × (5 + number of recipients
+    /// + MiB of data). When that runs out the connection is closed, never reused.
     pub async fn send(
         &self,
         mail_from: &str,
@@ -307,36 +302,40 @@ impl Relay {
             .inner
             .timeout
             .saturating_mul(u32::try_from(steps).unwrap_or(u32::MAX));
-        let transport = self
-            .inner
-            .transport
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        match tokio::time::timeout(limit, transport.send_raw(&envelope, body)).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(self.classify(&e)),
-            Err(_) => {
-                let fresh = self.inner.builder.clone().build();
-                let old = std::mem::replace(
-                    &mut *self
-                        .inner
-                        .transport
-                        .write()
-                        .unwrap_or_else(|e| e.into_inner()),
-                    fresh,
-                );
-                tokio::spawn(async move { old.shutdown().await });
-                Err(SendError {
-                    permanent: false,
-                    message: format!(
-                        "next hop {}: timed out (no complete answer within {limit:?})",
-                        self.inner.hop
-                    ),
-                    code: None,
-                })
-            }
+        match tokio::time::timeout(limit, self.transaction(&envelope, body)).await {
+            Ok(result) => result,
+            Err(_) => Err(SendError {
+                permanent: false,
+                message: format!(
+                    "next hop {}: timed out (no complete answer within {limit:?})",
+                    self.inner.hop
+                ),
+                code: None,
+            }),
         }
+    }
+
+    /// One transaction on a pooled (or new) connection; the connection goes back to the pool
+    /// only if it succeeded.
+    async fn transaction(&self, envelope: &Envelope, body: &[u8]) -> Result<(), SendError> {
+        let mut conn = self
+            .inner
+            .pool
+            .get()
+            .await
+            .map_err(|e| self.connect_failed(e))?;
+        match conn.send(envelope, body).await {
+            Ok(_) => {
+                self.inner.pool.put(conn);
+                Ok(())
+            }
+            Err(e) => Err(self.classify(&e)),
+        }
+    }
+
+    /// Idle connections in the pool (for tests).
+    pub fn idle_connections(&self) -> usize {
+        self.inner.pool.idle_count()
     }
 
     /// Like [`send`](Relay::send), but when the hop refuses the transaction with a reply
@@ -387,6 +386,19 @@ impl Relay {
             })
             .collect::<Result<Vec<_>, _>>()?;
         Envelope::new(from, to).map_err(|e| refuse(e.to_string()))
+    }
+
+    fn connect_failed(&self, e: ConnectError) -> SendError {
+        let what = match e {
+            ConnectError::Smtp(e) => return self.classify(&e),
+            ConnectError::Io(e) => format!("cannot connect: {e}"),
+            ConnectError::TimedOut => format!("cannot connect within {:?}", self.inner.timeout),
+        };
+        SendError {
+            permanent: false,
+            message: format!("next hop {}: {what}", self.inner.hop),
+            code: None,
+        }
     }
 
     fn classify(&self, e: &lettre::transport::smtp::Error) -> SendError {
