@@ -6,6 +6,8 @@
 #   bench/rewrap.sh sqlite           # or: postgres
 #   DURATION=10s CONNECTIONS=32 RUNS=2 bench/rewrap.sh
 #   SEALPOST_BIN=/path/to/sealpost bench/rewrap.sh   # measure that binary (no build of it)
+#   PG_SOCKET=/tmp/sealpost-test-pg bench/rewrap.sh postgres  # the service reaches PostgreSQL
+#       over the cluster's Unix socket in that directory instead of TCP on 127.0.0.1
 #
 # For each backend: a fresh tenant (`sealpost tenant init`), `sealpost serve` on a free
 # loopback port with a temporary data directory (SQLite) or a fresh database on the private
@@ -146,7 +148,13 @@ start_server() { # BACKEND
         PGOPTIONS=--client-min-messages=warning psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres \
             -c "DROP DATABASE IF EXISTS $pg_db" -c "CREATE DATABASE $pg_db" >/dev/null ||
             die "cannot create database $pg_db"
-        db_url="postgres://postgres@127.0.0.1:$PG_PORT/$pg_db"
+        if [ -n "${PG_SOCKET:-}" ]; then
+            # The cluster's Unix socket (scripts/postgres.sh -k DIR), as a co-located service
+            # would connect.
+            db_url="postgres://postgres@localhost/$pg_db?host=$PG_SOCKET&port=$PG_PORT"
+        else
+            db_url="postgres://postgres@127.0.0.1:$PG_PORT/$pg_db"
+        fi
         db_args=(--database-url "$db_url")
     fi
     port=$(free_port)
