@@ -149,9 +149,9 @@ pub async fn accept(g: &Arc<Gateway>, rf: &RelayFirst, tx: Incoming, data: Vec<u
     let error = match stored {
         Ok(Ok(())) => {
             if relayed < copies {
+                // Due once the client's 250 is acknowledged (which wakes the workers).
                 Metrics::inc(&g.metrics.relay_first_spooled);
                 rf.journal.spooled(&id);
-                g.wake.notify_one();
             }
             return Accepted::Stored(id);
         }
