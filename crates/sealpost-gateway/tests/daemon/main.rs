@@ -193,6 +193,27 @@ impl Gateway {
     }
 }
 
+/// A gateway (with `extra` lines in its `[gateway]` table) relaying to a fresh sink, its keys
+/// and spool; `None` when the sink is not installed (the test is skipped).
+struct Running {
+    k: Keys,
+    sink: support::Sink,
+    spool: tempfile::TempDir,
+    g: Gateway,
+}
+
+async fn running(extra: &str) -> Option<Running> {
+    if !sink_available() {
+        return None;
+    }
+    let k = keys();
+    let sink = start_sink_on(free_port(), &[]);
+    let spool = tempfile::tempdir().unwrap();
+    let clock = Arc::new(AtomicU64::new(START));
+    let g = Gateway::start_with(&k, sink.port, spool.path(), clock, extra).await;
+    Some(Running { k, sink, spool, g })
+}
+
 /// GET /metrics with a plain HTTP/1.0 request.
 async fn reqwest_metrics(port: u16) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -230,13 +251,15 @@ fn mail(subject: &str, extra: &str) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn splits_encrypts_relays_and_counts() {
-    if !sink_available() {
+    let Some(Running {
+        k,
+        sink,
+        spool: _spool,
+        g,
+    }) = running("").await
+    else {
         return;
-    }
-    let k = keys();
-    let sink = start_sink_on(free_port(), &[]);
-    let spool = tempfile::tempdir().unwrap();
-    let g = Gateway::start(&k, sink.port, spool.path(), Arc::new(AtomicU64::new(START))).await;
+    };
     let raw = mail("split", "");
     g.send(
         "alice@acme.example",
@@ -280,13 +303,15 @@ async fn splits_encrypts_relays_and_counts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rule_rejections_answer_550_or_bounce_the_refused_recipients() {
-    if !sink_available() {
+    let Some(Running {
+        k: _k,
+        sink,
+        spool: _spool,
+        g,
+    }) = running("").await
+    else {
         return;
-    }
-    let k = keys();
-    let sink = start_sink_on(free_port(), &[]);
-    let spool = tempfile::tempdir().unwrap();
-    let g = Gateway::start(&k, sink.port, spool.path(), Arc::new(AtomicU64::new(START))).await;
+    };
     // Every recipient refused: the whole message gets 550 with the rule's text.
     let err = g
         .send(
@@ -335,14 +360,15 @@ async fn rule_rejections_answer_550_or_bounce_the_refused_recipients() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn next_hop_refusals_defer_retry_and_bounce() {
-    if !sink_available() {
+    let Some(Running {
+        k: _k,
+        sink,
+        spool: _spool,
+        g,
+    }) = running("").await
+    else {
         return;
-    }
-    let k = keys();
-    let sink = start_sink_on(free_port(), &[]);
-    let spool = tempfile::tempdir().unwrap();
-    let clock = Arc::new(AtomicU64::new(START));
-    let g = Gateway::start(&k, sink.port, spool.path(), clock.clone()).await;
+    };
     // The sink refuses "perm…" with 550 and "temp…" with 451 (both inside: originals).
     g.send(
         "alice@acme.example",
@@ -405,14 +431,15 @@ async fn next_hop_refusals_defer_retry_and_bounce() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hop_refusing_some_recipients_delays_or_bounces_only_those() {
-    if !sink_available() {
+    let Some(Running {
+        k: _k,
+        sink,
+        spool: _spool,
+        g,
+    }) = running("").await
+    else {
         return;
-    }
-    let k = keys();
-    let sink = start_sink_on(free_port(), &[]);
-    let spool = tempfile::tempdir().unwrap();
-    let clock = Arc::new(AtomicU64::new(START));
-    let g = Gateway::start(&k, sink.port, spool.path(), clock.clone()).await;
+    };
     // One copy (all inside, the original) for three recipients; the sink refuses perm… for
     // good and temp… for now.
     g.send(

@@ -30,14 +30,9 @@ fn spooled_files(spool: &Path) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_250_comes_after_the_next_hop_has_every_copy() {
-    if !sink_available() {
+    let Some(Running { k, sink, spool, g }) = running(RELAY_FIRST).await else {
         return;
-    }
-    let k = keys();
-    let sink = start_sink_on(free_port(), &[]);
-    let spool = tempfile::tempdir().unwrap();
-    let clock = Arc::new(AtomicU64::new(START));
-    let g = Gateway::start_with(&k, sink.port, spool.path(), clock, RELAY_FIRST).await;
+    };
     let raw = mail("first", "");
     let id = send_for_id(&g, &["bob@other.example", "carol@acme.example"], &raw).await;
     assert_eq!(id.len(), 16, "a queue id in the 250: {id}");
@@ -84,14 +79,16 @@ async fn the_250_comes_after_the_next_hop_has_every_copy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_copies_are_spooled_under_the_id_the_client_got() {
-    if !sink_available() {
+    let Some(Running {
+        k: _k,
+        sink,
+        spool: _spool,
+        g,
+    }) = running(RELAY_FIRST).await
+    else {
         return;
-    }
-    let k = keys();
-    let sink = start_sink_on(free_port(), &[]);
-    let spool = tempfile::tempdir().unwrap();
-    let clock = Arc::new(AtomicU64::new(START));
-    let g = Gateway::start_with(&k, sink.port, spool.path(), clock.clone(), RELAY_FIRST).await;
+    };
+    let clock = g.clock.clone();
     // The sink refuses "perm…" with 550: carol's copy is relayed, perm's is spooled and the
     // delivery worker bounces it (a DSN to alice).
     let id = send_for_id(
