@@ -86,6 +86,8 @@ struct Gateway {
     clock: Arc<AtomicU64>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    /// The spool's temporary directory, when the gateway owns it (removed when dropped).
+    _spool_dir: Option<tempfile::TempDir>,
 }
 
 impl Gateway {
@@ -147,6 +149,7 @@ impl Gateway {
             clock,
             stop,
             task,
+            _spool_dir: None,
         }
     }
 
@@ -198,7 +201,6 @@ impl Gateway {
 struct Running {
     k: Keys,
     sink: support::Sink,
-    spool: tempfile::TempDir,
     g: Gateway,
 }
 
@@ -210,8 +212,9 @@ async fn running(extra: &str) -> Option<Running> {
     let sink = start_sink_on(free_port(), &[]);
     let spool = tempfile::tempdir().unwrap();
     let clock = Arc::new(AtomicU64::new(START));
-    let g = Gateway::start_with(&k, sink.port, spool.path(), clock, extra).await;
-    Some(Running { k, sink, spool, g })
+    let mut g = Gateway::start_with(&k, sink.port, spool.path(), clock, extra).await;
+    g._spool_dir = Some(spool);
+    Some(Running { k, sink, g })
 }
 
 /// GET /metrics with a plain HTTP/1.0 request.
@@ -251,13 +254,7 @@ fn mail(subject: &str, extra: &str) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn splits_encrypts_relays_and_counts() {
-    let Some(Running {
-        k,
-        sink,
-        spool: _spool,
-        g,
-    }) = running("").await
-    else {
+    let Some(Running { k, sink, g }) = running("").await else {
         return;
     };
     let raw = mail("split", "");
@@ -303,13 +300,7 @@ async fn splits_encrypts_relays_and_counts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rule_rejections_answer_550_or_bounce_the_refused_recipients() {
-    let Some(Running {
-        k: _k,
-        sink,
-        spool: _spool,
-        g,
-    }) = running("").await
-    else {
+    let Some(Running { sink, g, .. }) = running("").await else {
         return;
     };
     // Every recipient refused: the whole message gets 550 with the rule's text.
@@ -360,13 +351,7 @@ async fn rule_rejections_answer_550_or_bounce_the_refused_recipients() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn next_hop_refusals_defer_retry_and_bounce() {
-    let Some(Running {
-        k: _k,
-        sink,
-        spool: _spool,
-        g,
-    }) = running("").await
-    else {
+    let Some(Running { sink, g, .. }) = running("").await else {
         return;
     };
     // The sink refuses "perm…" with 550 and "temp…" with 451 (both inside: originals).
@@ -431,13 +416,7 @@ async fn next_hop_refusals_defer_retry_and_bounce() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hop_refusing_some_recipients_delays_or_bounces_only_those() {
-    let Some(Running {
-        k: _k,
-        sink,
-        spool: _spool,
-        g,
-    }) = running("").await
-    else {
+    let Some(Running { sink, g, .. }) = running("").await else {
         return;
     };
     // One copy (all inside, the original) for three recipients; the sink refuses perm… for

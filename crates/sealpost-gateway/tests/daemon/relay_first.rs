@@ -30,7 +30,7 @@ fn spooled_files(spool: &Path) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_250_comes_after_the_next_hop_has_every_copy() {
-    let Some(Running { k, sink, spool, g }) = running(RELAY_FIRST).await else {
+    let Some(Running { k, sink, g }) = running(RELAY_FIRST).await else {
         return;
     };
     let raw = mail("first", "");
@@ -53,7 +53,7 @@ async fn the_250_comes_after_the_next_hop_has_every_copy() {
     .unwrap();
     assert_eq!(opened.plaintext.as_slice(), raw.as_slice());
     assert_eq!(
-        spooled_files(spool.path()),
+        spooled_files(&g.spool),
         0,
         "nothing was written to the spool"
     );
@@ -63,13 +63,13 @@ async fn the_250_comes_after_the_next_hop_has_every_copy() {
     assert_eq!(g.metric("delivered_total").await, 2);
     assert_eq!(g.metric("relay_first_spooled_total").await, 0);
     // The journal noted the message and its answer: nothing is left open.
-    let journal = std::fs::read_to_string(spool.path().join("relaying")).unwrap();
+    let journal = std::fs::read_to_string(g.spool.join("relaying")).unwrap();
     assert!(
         journal.contains(&format!("B {id} <first@acme.example>")),
         "{journal}"
     );
     eventually("the answer recorded", || {
-        std::fs::read_to_string(spool.path().join("relaying"))
+        std::fs::read_to_string(g.spool.join("relaying"))
             .unwrap()
             .contains(&format!("E {id}"))
     })
@@ -79,13 +79,7 @@ async fn the_250_comes_after_the_next_hop_has_every_copy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_copies_are_spooled_under_the_id_the_client_got() {
-    let Some(Running {
-        k: _k,
-        sink,
-        spool: _spool,
-        g,
-    }) = running(RELAY_FIRST).await
-    else {
+    let Some(Running { sink, g, .. }) = running(RELAY_FIRST).await else {
         return;
     };
     let clock = g.clock.clone();
