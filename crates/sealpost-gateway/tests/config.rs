@@ -187,6 +187,7 @@ fn the_committed_examples_load() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
     let l = load(&root.join("gateway.toml")).expect("examples/gateway.toml loads");
     assert_eq!(l.gateway.tenant, Path::new("/etc/sealpost/tenant"));
+    assert!(l.gateway.relay_first, "the example sits behind Postfix");
     assert!(l.rules.rules().len() >= 4);
     // The demo's rules need the [gateway] table scripts/demo.sh puts in front of them.
     let rules = std::fs::read_to_string(root.join("demo-rules.toml")).unwrap();
