@@ -8,6 +8,7 @@
 #   SEALPOST_BIN=/path/to/sealpost bench/rewrap.sh   # measure that binary (no build of it)
 #   PG_SOCKET=/tmp/sealpost-test-pg bench/rewrap.sh postgres  # the service reaches PostgreSQL
 #       over the cluster's Unix socket in that directory instead of TCP on 127.0.0.1
+#   MAX_CONNECTIONS=4 bench/rewrap.sh  # the service's database pool size (default 16)
 #
 # For each backend: a fresh tenant (`sealpost tenant init`), `sealpost serve` on a free
 # loopback port with a temporary data directory (SQLite) or a fresh database on the private
@@ -127,6 +128,9 @@ per_ip_per_minute = 0
 session_idle_secs = 3600
 session_absolute_secs = 43200
 EOF
+if [ -n "${MAX_CONNECTIONS:-}" ]; then
+    echo "max_connections = $MAX_CONNECTIONS" >>"$work/sealpost.toml"
+fi
 
 post() { # PATH BODY_FILE [TOKEN] -> prints "STATUS BODY"
     local auth=()

@@ -28,6 +28,19 @@ struct File {
     keyservice: Option<KeyServiceToml>,
 }
 
+/// The database pool's size when `max_connections` is not set: two connections per core of
+/// this machine, at least 4 and at most 16. Each query holds a connection for a fraction of a
+/// millisecond, so more connections than the cores can serve only add processes (on a
+/// co-located PostgreSQL) or threads (SQLite) that compete with the requests for the cores:
+/// on the 2-core benchmark machine 4 connections gave PostgreSQL a shorter tail than 16
+/// (docs/benchmarks.md, "Key service: rewrap").
+pub fn default_max_connections() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    u32::try_from(cores.saturating_mul(2))
+        .unwrap_or(u32::MAX)
+        .clamp(4, 16)
+}
+
 /// The `[keyservice]` table.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,7 +51,7 @@ pub struct KeyServiceToml {
     pub database_url: Option<String>,
     /// File holding the key-encryption key (base64).
     pub kek_file: Option<PathBuf>,
-    /// Database connections per instance.
+    /// Database connections per instance (default: [`default_max_connections`]).
     pub max_connections: Option<u32>,
     /// Tenant directories (`sealpost tenant init`) to load at start.
     #[serde(default)]
@@ -249,5 +262,16 @@ mod tests {
         let errors = bad.delivery().unwrap_err();
         assert_eq!(errors.len(), 3, "{errors:?}");
         assert!(errors.iter().all(|e| !e.contains("secret")), "{errors:?}");
+    }
+}
+
+#[cfg(test)]
+mod pool_size_tests {
+    #[test]
+    fn the_default_pool_follows_the_cores_within_bounds() {
+        let n = super::default_max_connections();
+        assert!((4..=16).contains(&n), "{n}");
+        let cores = std::thread::available_parallelism().map_or(2, |c| c.get());
+        assert_eq!(n as usize, (cores * 2).clamp(4, 16));
     }
 }

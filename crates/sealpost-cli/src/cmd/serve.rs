@@ -93,7 +93,9 @@ pub fn run_cmd(a: Args) -> CliResult<()> {
         data_dir: a.data.clone(),
         database_url: a.database_url.clone().or(file.database_url.clone()),
         kek_file: file.kek_file.clone(),
-        max_connections: file.max_connections.unwrap_or(16),
+        max_connections: file
+            .max_connections
+            .unwrap_or_else(sealpost_keyservice::config::default_max_connections),
         limits,
         http: HttpConfig {
             max_body_bytes: file.max_body_bytes.unwrap_or(1 << 20),
