@@ -5,6 +5,10 @@
 //! entry, and only then does the client get its 250 (or 202). Any failure on the way answers
 //! 451 and leaves nothing behind (the spool writes an entry whole or not at all).
 //!
+//! With `relay_first`, [`crate::relay_first`] takes the same steps ([`prepare`], then
+//! [`accepted`]) but relays the copies before the 250 and spools only what the next hop did
+//! not take.
+//!
 //! Recipients refused by a rule while others are accepted get a delivery status notification
 //! to the sender, spooled as its own entry. This module does not relay: the delivery workers
 //! ([`crate::worker`]) are woken to do that.

@@ -44,16 +44,16 @@ pub enum ConnectError {
 
 /// Where and how to connect, and the idle connections.
 pub struct Pool {
-    pub host: String,
-    pub port: u16,
-    pub security: HopSecurity,
+    host: String,
+    port: u16,
+    security: HopSecurity,
     /// For STARTTLS and implicit TLS.
-    pub tls: Option<TlsParameters>,
-    pub hello: ClientId,
+    tls: Option<TlsParameters>,
+    hello: ClientId,
     /// Bound on opening the TCP connection.
-    pub connect_timeout: Duration,
+    connect_timeout: Duration,
     /// Most idle connections kept.
-    pub max_idle: usize,
+    max_idle: usize,
     idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
 }
 
