@@ -11,6 +11,22 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# One full build, not kept for edits: incremental caches would add several GB of disk (set
+# CARGO_INCREMENTAL=1 to keep them when re-running this script while editing).
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
+step "disk"
+# The whole run (debug and release builds, the wasm32 builds, the fuzz targets) needs about
+# NEED_GB of free disk on a cold target directory; a full disk shows up as a linker crash.
+NEED_GB=12
+mkdir -p target
+free_gb=$(df -Pk target | awk 'NR == 2 { printf "%d", $4 / 1048576 }')
+echo "free disk where target/ is: ${free_gb} GB (a cold run needs about ${NEED_GB} GB)"
+if [ "$free_gb" -lt "$NEED_GB" ]; then
+  echo "warning: less than ${NEED_GB} GB free; if a build fails with 'Bus error' or 'No space left'," >&2
+  echo "free disk (cargo clean, or remove target/debug/incremental) and run this script again" >&2
+fi
+
 step "toolchain"
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
