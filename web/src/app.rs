@@ -153,6 +153,20 @@ impl Ctx {
             .get_untracked()
             .map(|i| i.key_service_url.trim_end_matches('/').to_string())
     }
+
+    /// Keeps `session` for the tab (for this message's key service and tenant).
+    pub fn keep_session(&self, session: &Session) {
+        if let Some(info) = self.info.get_untracked() {
+            browser::save_session(&info, session);
+        }
+    }
+
+    /// Forgets the kept session for this message's key service and tenant.
+    pub fn forget_session(&self) {
+        if let Some(info) = self.info.get_untracked() {
+            browser::clear_session(&info);
+        }
+    }
 }
 
 /// Mounts the portal on `<body>` and starts it.
@@ -315,7 +329,7 @@ async fn accept(ctx: Ctx, bytes: Arc<[u8]>) {
     }
     ctx.go(Stage::Checking);
     let base = info.key_service_url.trim_end_matches('/').to_string();
-    let url = format!("{base}/v1/tenants/{}", encode_path(&info.tenant_id));
+    let url = format!("{base}/v1/tenants/{}", net::encode_path(&info.tenant_id));
     let tenant: TenantInfo = match net::get_json(&url).await {
         Ok(t) => t,
         Err(e) => {
@@ -333,7 +347,7 @@ async fn accept(ctx: Ctx, bytes: Arc<[u8]>) {
     }
     browser::set_accent(tenant.branding.safe_accent().as_deref());
     ctx.tenant.set(Some(tenant));
-    let session = browser::load_session(&base);
+    let session = browser::load_session(&info);
     let signed_in = session.is_some();
     ctx.session.set(session);
     if signed_in {
@@ -341,17 +355,6 @@ async fn accept(ctx: Ctx, bytes: Arc<[u8]>) {
     } else {
         ctx.go(Stage::SignIn);
     }
-}
-
-fn encode_path(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Asks for a passcode for `email`.
@@ -427,7 +430,7 @@ pub fn verify_code(ctx: Ctx, code: String) {
         match answer {
             Ok(verified) => {
                 let session = Session::from_verified(&verified, browser::now());
-                browser::save_session(&base, &session);
+                ctx.keep_session(&session);
                 ctx.session.set(Some(session));
                 ctx.challenge.set(None);
                 open_message(ctx).await;
@@ -446,9 +449,7 @@ pub fn verify_code(ctx: Ctx, code: String) {
 
 /// Forgets the session (sign out, or "use another address").
 pub fn sign_out(ctx: Ctx) {
-    if let Some(base) = ctx.key_service() {
-        browser::clear_session(&base);
-    }
+    ctx.forget_session();
     ctx.session.set(None);
     ctx.challenge.set(None);
     ctx.signin_error.set(None);
@@ -522,7 +523,7 @@ pub async fn open_message(ctx: Ctx) {
             match api::rewrap_failure(&e) {
                 RewrapFailure::Page(kind) => ctx.fail(kind),
                 RewrapFailure::SignInAgain(text) => {
-                    browser::clear_session(&base);
+                    ctx.forget_session();
                     ctx.session.set(None);
                     ctx.signin_error.set(Some(text));
                     ctx.go(Stage::SignIn);
@@ -536,7 +537,7 @@ pub async fn open_message(ctx: Ctx) {
         }
     };
     session.last_used = browser::now();
-    browser::save_session(&base, &session);
+    ctx.keep_session(&session);
     ctx.session.set(Some(session));
 
     let Ok(share) = key.open_share(&bytes, &answer.sealed_share) else {

@@ -11,6 +11,7 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
+use crate::open::EnvelopeInfo;
 use crate::rights::UiRights;
 use crate::session::{Session, storage_key};
 
@@ -56,23 +57,28 @@ fn storage() -> Option<web_sys::Storage> {
     window().session_storage().ok().flatten()
 }
 
-/// The live session stored for the key service at `url`, if any.
-pub fn load_session(url: &str) -> Option<Session> {
-    let raw = storage()?.get_item(&storage_key(url)).ok().flatten()?;
+/// The key under which the session for this envelope's key service and tenant is kept.
+fn session_key(info: &EnvelopeInfo) -> String {
+    storage_key(&info.key_service_url, &info.tenant_id)
+}
+
+/// The live session stored for this envelope's key service and tenant, if any.
+pub fn load_session(info: &EnvelopeInfo) -> Option<Session> {
+    let raw = storage()?.get_item(&session_key(info)).ok().flatten()?;
     Session::from_json(&raw).filter(|s| s.is_live(now()))
 }
 
-/// Keeps `session` for the tab.
-pub fn save_session(url: &str, session: &Session) {
+/// Keeps `session` for the tab, for this envelope's key service and tenant.
+pub fn save_session(info: &EnvelopeInfo, session: &Session) {
     if let Some(s) = storage() {
-        let _ = s.set_item(&storage_key(url), &session.to_json());
+        let _ = s.set_item(&session_key(info), &session.to_json());
     }
 }
 
-/// Forgets the session for the key service at `url`.
-pub fn clear_session(url: &str) {
+/// Forgets the session for this envelope's key service and tenant.
+pub fn clear_session(info: &EnvelopeInfo) {
     if let Some(s) = storage() {
-        let _ = s.remove_item(&storage_key(url));
+        let _ = s.remove_item(&session_key(info));
     }
 }
 

@@ -10,6 +10,19 @@ use web_sys::{Request, RequestInit, RequestMode, Response};
 
 use crate::api::{CallError, ErrorBody};
 
+/// `s` as one URL path segment: unreserved characters as they are, every other byte
+/// percent-encoded.
+pub fn encode_path(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 async fn send(request: Request) -> Result<Response, CallError> {
     let window = web_sys::window().ok_or(CallError::Network)?;
     let answer = JsFuture::from(window.fetch_with_request(&request))

@@ -338,7 +338,7 @@ mod browser_side {
                     match answer {
                         Ok(verified) => {
                             let session = Session::from_verified(&verified, browser::now());
-                            browser::save_session(&base, &session);
+                            ctx.keep_session(&session);
                             ctx.session.set(Some(session));
                             ctx.challenge.set(None);
                             app::open_message(ctx).await;

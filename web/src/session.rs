@@ -1,8 +1,9 @@
 //! The recipient's session with one key service, kept for the browser tab.
 //!
 //! After `/v1/otp/verify` the portal keeps the session token in `sessionStorage` (per tab,
-//! gone when the tab closes) under a key naming the key service, so the next message from the
-//! same key service opens without a new passcode until the session ends: 12 hours after
+//! gone when the tab closes) under a key naming the key service and the tenant (a session
+//! opens only the messages of the tenant it was opened for), so the next message from the
+//! same organization opens without a new passcode until the session ends: 12 hours after
 //! sign-in or 30 minutes without use (the service's defaults, which it reports). The portal
 //! forgets a session early when the service says it has ended. This module is the record and
 //! its rules; reading and writing `sessionStorage` is the browser glue's job. The token is
@@ -66,9 +67,9 @@ impl Session {
     }
 }
 
-/// The `sessionStorage` key for the key service at `url`.
-pub fn storage_key(url: &str) -> String {
-    format!("sealpost.session:{}", normalize_url(url))
+/// The `sessionStorage` key for the sessions of `tenant` at the key service at `url`.
+pub fn storage_key(url: &str, tenant: &str) -> String {
+    format!("sealpost.session:{}#{tenant}", normalize_url(url))
 }
 
 #[cfg(test)]
@@ -92,6 +93,13 @@ mod tests {
         assert_eq!(Session::from_json(&s.to_json()), Some(s.clone()));
         assert_eq!(Session::from_json("{}"), None);
         assert!(!format!("{s:?}").contains("sps_secret"));
-        assert_eq!(storage_key("HTTP://K:1/"), "sealpost.session:http://k:1");
+        assert_eq!(
+            storage_key("HTTP://K:1/", "example.com"),
+            "sealpost.session:http://k:1#example.com"
+        );
+        assert_ne!(
+            storage_key("http://k:1", "a"),
+            storage_key("http://k:1", "b")
+        );
     }
 }

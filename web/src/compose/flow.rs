@@ -90,9 +90,7 @@ pub fn attach(ctx: Ctx, files: Vec<web_sys::File>) {
 /// Leaves the composer for sign-in, keeping the draft: after signing in, the message opens
 /// again with the composer as it was.
 pub fn sign_in_again(ctx: Ctx) {
-    if let Some(info) = ctx.info.get_untracked() {
-        browser::clear_session(info.key_service_url.trim_end_matches('/'));
-    }
+    ctx.forget_session();
     ctx.session.set(None);
     ctx.signin_error.set(Some(
         "Your sign-in has ended. Sign in again; your message is kept and you can send it afterwards."
@@ -216,9 +214,7 @@ async fn send_draft(ctx: Ctx) -> Status {
     match answer {
         Ok(queued) => {
             session.last_used = browser::now();
-            if let Some(info) = ctx.info.get_untracked() {
-                browser::save_session(info.key_service_url.trim_end_matches('/'), &session);
-            }
+            ctx.keep_session(&session);
             ctx.session.set(Some(session));
             let recipients = if queued.recipients.is_empty() {
                 recipients.all()

@@ -178,7 +178,7 @@ impl KeyService {
         submitter: &mut String,
     ) -> Result<ReplyAuthorized, ReplyAuthorizeError> {
         use ReplyAuthorizeError as E;
-        let Some(email) = self.session_email(req.session).await? else {
+        let Some(email) = self.session_email(req.session, tenant).await? else {
             return Err(E::NotSignedIn);
         };
         let email = normalize_address(&email);

@@ -384,6 +384,7 @@ impl KeyService {
             .insert_session(&SessionRow {
                 token_hash: hash.to_vec(),
                 email: email.clone(),
+                tenant_id: flow.tenant_id.clone(),
                 created: now,
                 last_seen: now,
                 expires,

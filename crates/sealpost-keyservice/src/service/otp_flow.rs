@@ -183,6 +183,7 @@ impl KeyService {
                 .insert_session(&SessionRow {
                     token_hash: hash.to_vec(),
                     email: row.email.clone(),
+                    tenant_id: row.tenant_id.clone(),
                     created: now,
                     last_seen: now,
                     expires,

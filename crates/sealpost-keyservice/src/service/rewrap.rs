@@ -55,26 +55,33 @@ impl KeyService {
         Err(err)
     }
 
-    /// The address a live session token is bound to (and marks it used now).
+    /// The address a live session token of `tenant` is bound to (and marks it used now).
     pub async fn session_email(
         &self,
         token: &str,
+        tenant: &str,
     ) -> Result<Option<String>, crate::store::StoreError> {
         let hash = session::hash_token(token);
         let row = self.store.session(&hash).await?;
-        self.live_session(&hash, row).await
+        self.live_session(&hash, row, Some(tenant)).await
     }
 
-    /// The address of `row` (the session stored under `hash`) if it is live, marking it
-    /// used now; an expired session is deleted.
+    /// The address of `row` (the session stored under `hash`) if it is live and was opened
+    /// for `tenant` (any tenant when `None`: the request names none that can be read), marking
+    /// it used now; an expired session is deleted. Another tenant's session is not ended: it
+    /// is simply not a session here.
     async fn live_session(
         &self,
         hash: &[u8],
         row: Option<SessionRow>,
+        tenant: Option<&str>,
     ) -> Result<Option<String>, crate::store::StoreError> {
         let Some(row) = row else {
             return Ok(None);
         };
+        if tenant.is_some_and(|t| t != row.tenant_id) {
+            return Ok(None);
+        }
         let now = self.now();
         if !session::is_live(&self.limits.session, row.last_seen, row.expires, now) {
             self.store.delete_session(hash).await?;
@@ -119,7 +126,8 @@ impl KeyService {
             }
             Err(_) => (self.store.session(&hash).await?, None),
         };
-        let Some(email) = self.live_session(&hash, session_row).await? else {
+        let tenant = read.as_ref().map(|(h, _, _)| h.tenant_id.as_str());
+        let Some(email) = self.live_session(&hash, session_row, tenant).await? else {
             return Err(RewrapError::NotSignedIn);
         };
         let Ok(client) = ClientPublicKey::from_bytes(client_key) else {

@@ -146,11 +146,12 @@ impl Store {
     /// Stores a new session. [`StoreError::Conflict`] if the token hash exists.
     pub async fn insert_session(&self, s: &SessionRow) -> Result<(), StoreError> {
         query(
-            "INSERT INTO sessions (token_hash, email, created, last_seen, expires) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO sessions (token_hash, email, tenant_id, created, last_seen, expires) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(s.token_hash.as_slice())
         .bind(s.email.as_str())
+        .bind(s.tenant_id.as_str())
         .bind(s.created)
         .bind(s.last_seen)
         .bind(s.expires)
@@ -163,7 +164,7 @@ impl Store {
     /// The session with this token hash, whatever its age (the caller checks the timeouts).
     pub async fn session(&self, token_hash: &[u8]) -> Result<Option<SessionRow>, StoreError> {
         query(
-            "SELECT token_hash, email, created, last_seen, expires FROM sessions \
+            "SELECT token_hash, email, tenant_id, created, last_seen, expires FROM sessions \
              WHERE token_hash = $1",
         )
         .bind(token_hash)

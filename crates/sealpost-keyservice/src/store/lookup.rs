@@ -34,7 +34,7 @@ impl Store {
         message_id: &str,
     ) -> Result<RewrapLookup, StoreError> {
         let row = query(
-            "SELECT s.token_hash, s.email, s.created, s.last_seen, s.expires, \
+            "SELECT s.token_hash, s.email, s.tenant_id, s.created, s.last_seen, s.expires, \
              (SELECT k.wrapped_private FROM tenant_keys k WHERE k.tenant_id = $2 \
               AND k.key_id = $3 AND k.kind = 'license' AND k.status = 'active') AS license_key, \
              (SELECT COUNT(*) FROM revocations r WHERE r.tenant_id = $2 \

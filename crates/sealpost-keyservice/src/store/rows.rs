@@ -111,6 +111,8 @@ pub struct SessionRow {
     pub token_hash: Vec<u8>,
     /// The address the session is bound to.
     pub email: String,
+    /// The tenant it was opened for (the only tenant whose messages it opens).
+    pub tenant_id: String,
     /// Creation time (Unix seconds).
     pub created: i64,
     /// Last use (Unix seconds), for the idle timeout.
@@ -124,6 +126,7 @@ impl fmt::Debug for SessionRow {
         f.debug_struct("SessionRow")
             .field("token_hash", &Redacted(self.token_hash.len()))
             .field("email", &self.email)
+            .field("tenant_id", &self.tenant_id)
             .field("created", &self.created)
             .field("last_seen", &self.last_seen)
             .field("expires", &self.expires)
@@ -293,6 +296,7 @@ pub(crate) fn session(row: &AnyRow) -> Result<SessionRow, StoreError> {
     Ok(SessionRow {
         token_hash: get(row, "token_hash")?,
         email: get(row, "email")?,
+        tenant_id: get(row, "tenant_id")?,
         created: get(row, "created")?,
         last_seen: get(row, "last_seen")?,
         expires: get(row, "expires")?,
@@ -355,6 +359,7 @@ mod tests {
         let s = SessionRow {
             token_hash: vec![0xab; 32],
             email: "a@example.org".into(),
+            tenant_id: "t".into(),
             created: 1,
             last_seen: 2,
             expires: 3,

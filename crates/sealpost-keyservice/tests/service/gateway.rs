@@ -25,6 +25,7 @@ backends!(
     reply_kinds_are_authorized_and_audited,
     reply_refusals_in_order_and_audited,
     reply_expiry_sessions_and_moved_time,
+    a_session_of_another_tenant_authorizes_no_reply,
 );
 
 pub(crate) const BROWSER: &str = "203.0.113.9";
@@ -528,4 +529,40 @@ async fn reply_expiry_sessions_and_moved_time(db: Db) {
     assert_eq!(details.len(), 6);
     assert_eq!(details[4], "kind=reply error=not_signed_in");
     assert_eq!(details[5], "kind=reply error=expired");
+}
+
+/// A tenant's gateway sees the session tokens of the people who reply through it; one
+/// opened for another tenant's message is no session for this tenant's replies (and this
+/// tenant's sessions are none for the other's).
+async fn a_session_of_another_tenant_authorizes_no_reply(db: Db) {
+    let f = fixture(db, loose_limits()).await;
+    let other_key = f.other_tenant().await;
+    let gw = f.gateway_token().await;
+    let env = f.seal(&Template::encrypt_only(), &["bob@gmail.com"], 60);
+    let theirs = f.seal_as(
+        "other.example",
+        &other_key,
+        &Template::encrypt_only(),
+        &["bob@gmail.com"],
+        61,
+    );
+    let original = parts(&env);
+    let to_alice = f.reply_policy(&env, "bob@gmail.com", &["alice@example.com"]);
+    let reply = parts(&f.seal_reply(&to_alice, None, 62));
+
+    let elsewhere = sign_in(&f, &theirs, "bob@gmail.com").await;
+    let got = authorize(
+        &f,
+        Some(&gw),
+        &elsewhere,
+        ReplyKind::Reply,
+        &original,
+        &reply,
+    )
+    .await;
+    assert_eq!(got.err(), Some(R::NotSignedIn));
+
+    let here = sign_in(&f, &env, "bob@gmail.com").await;
+    let got = authorize(&f, Some(&gw), &here, ReplyKind::Reply, &original, &reply).await;
+    assert_eq!(got.unwrap().submitter, "bob@gmail.com");
 }

@@ -6,10 +6,13 @@ use sealpost_core::policy::{Right, Rights, Template};
 use sealpost_keyservice::service::{AdminError, RewrapError, TenantImport, TenantSettings};
 
 use crate::db::Db;
-use crate::fixture::{T0, client, fixture, loose_limits};
+use crate::fixture::{Fixture, T0, client, fixture, loose_limits};
 use crate::sign_in;
 
-backends!(rewrap_refusals,);
+backends!(
+    rewrap_refusals,
+    a_session_opens_only_its_own_tenants_messages,
+);
 
 async fn rewrap_refusals(db: Db) {
     let f = fixture(db, loose_limits()).await;
@@ -171,4 +174,49 @@ async fn rewrap_refusals(db: Db) {
         refusals.contains(&"expired") && refusals.contains(&"revoked"),
         "{refusals:?}"
     );
+}
+
+/// Rewraps `env` with `session`; the released share's address.
+async fn open(f: &Fixture, session: &str, env: &[u8]) -> Result<String, RewrapError> {
+    let e = Envelope::parse(env).unwrap();
+    let key = client().public_key().to_bytes();
+    let released = f
+        .svc
+        .rewrap(Some(session), e.header_bytes(), e.license(), &key, None)
+        .await?;
+    Ok(released.email)
+}
+
+/// A session is bound to the tenant it was opened for: another tenant's message to the same
+/// address on the same key service is `not_signed_in` until the recipient signs in for that
+/// tenant too, and signing in there does not end the first session.
+async fn a_session_opens_only_its_own_tenants_messages(db: Db) {
+    let f = fixture(db, loose_limits()).await;
+    let other_key = f.other_tenant().await;
+    let ours = f.seal(&Template::encrypt_only(), &["bob@gmail.com"], 50);
+    let theirs = f.seal_as(
+        "other.example",
+        &other_key,
+        &Template::encrypt_only(),
+        &["bob@gmail.com"],
+        51,
+    );
+
+    let for_ours = sign_in(&f, &ours, "bob@gmail.com").await;
+    assert_eq!(open(&f, &for_ours, &ours).await.unwrap(), "bob@gmail.com");
+    assert_eq!(
+        open(&f, &for_ours, &theirs).await.err(),
+        Some(RewrapError::NotSignedIn)
+    );
+
+    let for_theirs = sign_in(&f, &theirs, "bob@gmail.com").await;
+    assert_eq!(
+        open(&f, &for_theirs, &theirs).await.unwrap(),
+        "bob@gmail.com"
+    );
+    assert_eq!(
+        open(&f, &for_theirs, &ours).await.err(),
+        Some(RewrapError::NotSignedIn)
+    );
+    assert!(open(&f, &for_ours, &ours).await.is_ok(), "still signed in");
 }

@@ -4,7 +4,7 @@
 use sealpost_keyservice::store::{CHALLENGE_RETENTION_SECS, StoreError};
 
 use crate::db::Db;
-use crate::{T0, challenge_row, race, session_row};
+use crate::{T0, challenge_row, older_schema, race, session_row};
 
 backends!(
     challenges,
@@ -14,6 +14,7 @@ backends!(
     codes_sent_since_counts_real_codes_in_the_window,
     address_failures,
     sessions,
+    sessions_from_before_tenant_binding_are_ended,
     delete_expired,
 );
 
@@ -257,6 +258,55 @@ async fn sessions(db: Db) {
     // Debug output never shows the token hash.
     let text = format!("{other:?}");
     assert!(!text.contains("[2, 2"), "{text}");
+
+    // The tenant is kept as given.
+    let elsewhere = crate::SessionRow {
+        tenant_id: "other.example".into(),
+        ..session_row(3, T0, T0 + 3600)
+    };
+    store.insert_session(&elsewhere).await.unwrap();
+    assert_eq!(
+        store
+            .session(&elsewhere.token_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .tenant_id,
+        "other.example"
+    );
+}
+
+/// A session stored before sessions named their tenant would work for no tenant's messages:
+/// the migration that adds the tenant ends it (its holder signs in again), and new sessions
+/// are stored with theirs.
+async fn sessions_from_before_tenant_binding_are_ended(db: Db) {
+    let pool = older_schema(
+        &db,
+        &[
+            "0001_initial.sql",
+            "0002_outbox_delivery.sql",
+            "0003_token_roles.sql",
+            "0004_oidc.sql",
+        ],
+    )
+    .await;
+    sqlx::query(
+        "INSERT INTO sessions (token_hash, email, created, last_seen, expires) \
+         VALUES ($1, 'bob@example.net', $2, $2, $3)",
+    )
+    .bind(&[7u8; 32][..])
+    .bind(T0)
+    .bind(T0 + 3600)
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let store = db.open().await;
+    assert_eq!(store.session(&[7u8; 32]).await.unwrap(), None);
+    let s = session_row(8, T0, T0 + 3600);
+    store.insert_session(&s).await.unwrap();
+    assert_eq!(store.session(&s.token_hash).await.unwrap(), Some(s));
 }
 
 async fn delete_expired(db: Db) {

@@ -8,7 +8,9 @@
 
 use std::sync::Arc;
 
-use sealpost_keyservice::store::{ChallengeRow, KeyRow, NewAuditEvent, SessionRow, TenantRow};
+use sealpost_keyservice::store::{
+    Backend, ChallengeRow, KeyRow, NewAuditEvent, SessionRow, TenantRow,
+};
 use tokio::sync::Barrier;
 
 #[macro_use]
@@ -21,6 +23,27 @@ mod records;
 mod sqlite_specifics;
 
 const T0: i64 = 1_800_000_000;
+
+/// A pool on `db` with only the migrations named applied (the schema of an older release), for
+/// tests of what a later migration does to existing rows; `db.open()` then applies the rest.
+async fn older_schema(db: &db::Db, names: &[&str]) -> sqlx::AnyPool {
+    let backend = match db.backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    let before = tempfile::tempdir().unwrap();
+    for name in names {
+        std::fs::copy(all.join(name), before.path().join(name)).unwrap();
+    }
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
+    let migrator = sqlx::migrate::Migrator::new(before.path()).await.unwrap();
+    migrator.run(&pool).await.unwrap();
+    pool
+}
 
 // --- row builders --------------------------------------------------------------------------
 
@@ -64,6 +87,7 @@ fn session_row(hash_byte: u8, created: i64, expires: i64) -> SessionRow {
     SessionRow {
         token_hash: vec![hash_byte; 32],
         email: "bob@example.net".into(),
+        tenant_id: "acme".into(),
         created,
         last_seen: created,
         expires,

@@ -1,11 +1,9 @@
 //! Revocations, the audit trail, admin tokens, the outbox and the service secrets.
 
-use sealpost_keyservice::store::{
-    AdminTokenRow, AuditRow, Backend, NewAuditEvent, OutboxRow, StoreError,
-};
+use sealpost_keyservice::store::{AdminTokenRow, AuditRow, NewAuditEvent, OutboxRow, StoreError};
 
 use crate::db::Db;
-use crate::{T0, audit_event, key_row, race, session_row, tenant_row};
+use crate::{T0, audit_event, key_row, older_schema, race, session_row, tenant_row};
 
 backends!(
     revocation_is_idempotent,
@@ -296,21 +294,7 @@ async fn admin_tokens(db: Db) {
 /// A database with only the migrations before token roles, and a token in it, gains the role
 /// column with every existing token an admin token.
 async fn tokens_made_before_roles_are_admin_tokens(db: Db) {
-    let backend = match db.backend {
-        Backend::Sqlite => "sqlite",
-        Backend::Postgres => "postgres",
-    };
-    let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
-        .join(backend);
-    let before = tempfile::tempdir().unwrap();
-    for name in ["0001_initial.sql", "0002_outbox_delivery.sql"] {
-        std::fs::copy(all.join(name), before.path().join(name)).unwrap();
-    }
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
-    let migrator = sqlx::migrate::Migrator::new(before.path()).await.unwrap();
-    migrator.run(&pool).await.unwrap();
+    let pool = older_schema(&db, &["0001_initial.sql", "0002_outbox_delivery.sql"]).await;
     sqlx::query(
         "INSERT INTO tenants (tenant_id, display_name, settings_json, created) \
          VALUES ('acme', 'Acme', '{}', 1)",
