@@ -92,8 +92,16 @@ pub async fn run_until(opts: Options, shutdown: watch::Receiver<bool>) -> Result
     let spool = Spool::open(&cfg.spool_dir).map_err(|e| spool_err(&e))?;
     let _lock = spool.lock().map_err(|e| spool_err(&e))?;
     let mut recovered = spool.recover().map_err(|e| spool_err(&e))?;
-    let (journal, relayed) = RelayJournal::open(&cfg.spool_dir).map_err(|e| spool_err(&e))?;
-    recovered.extend(relayed);
+    // The relay journal exists only while relaying first; what an earlier run with
+    // `relay_first` left is reported either way.
+    let journal = if cfg.relay_first {
+        let (journal, relayed) = RelayJournal::open(&cfg.spool_dir).map_err(|e| spool_err(&e))?;
+        recovered.extend(relayed);
+        Some(journal)
+    } else {
+        recovered.extend(RelayJournal::recover(&cfg.spool_dir).map_err(|e| spool_err(&e))?);
+        None
+    };
     if !recovered.is_empty() {
         tracing::warn!(
             count = recovered.len(),
@@ -176,9 +184,7 @@ pub async fn run_until(opts: Options, shutdown: watch::Receiver<bool>) -> Result
         hostname: cfg.hostname.clone(),
         clock: opts.clock.clone(),
         transport,
-        relay_first: cfg
-            .relay_first
-            .then(|| RelayFirst::new(relay.clone(), journal)),
+        relay_first: journal.map(|journal| RelayFirst::new(relay.clone(), journal)),
     });
     let deliverer = Arc::new(Deliverer {
         spool: spool.clone(),

@@ -12,7 +12,8 @@
 //!
 //! [`RelayJournal::open`] reads what the previous run left: every `B` without its `E` is
 //! logged as `possible duplicate message_id=…` (WARN) and returned; then the file starts
-//! empty. While running, a begun message whose client never got its answer (the 250 could not
+//! empty. With `relay_first` off the gateway only calls [`RelayJournal::recover`], which
+//! reports the same and removes the file (so a spool that never relays first has none). While running, a begun message whose client never got its answer (the 250 could not
 //! be written) is reported the same way after [`super::ACK_GRACE_SECS`]; the file is rewritten
 //! with only the open messages once it passes [`ROTATE_AT`] bytes.
 //!
@@ -83,24 +84,7 @@ impl RelayJournal {
     /// cut) are skipped with a warning.
     pub fn open(spool_dir: &Path) -> Result<(RelayJournal, Vec<Recovered>), SpoolError> {
         let path = spool_dir.join("relaying");
-        let left = match File::open(&path) {
-            Ok(f) => read_open(BufReader::new(f), &path),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(io_err("read the relay journal", &path)(e)),
-        };
-        let mut found = Vec::with_capacity(left.len());
-        for (id, message_id) in left {
-            tracing::warn!(
-                queue_id = %id,
-                "possible duplicate message_id={}: it was being relayed before its client got an answer when the gateway stopped; the client may have sent it again",
-                shown(message_id.as_deref())
-            );
-            found.push(Recovered {
-                id,
-                message_id,
-                kind: RecoveredKind::RelayedUnanswered,
-            });
-        }
+        let found = read_left(&path)?;
         let file = create_empty(&path).map_err(io_err("start the relay journal", &path))?;
         let journal = RelayJournal {
             path,
@@ -112,6 +96,19 @@ impl RelayJournal {
             }),
         };
         Ok((journal, found))
+    }
+
+    /// For a gateway that does not relay first: reports (and returns) what a previous run
+    /// with `relay_first` left, as [`RelayJournal::open`] does, and removes the journal.
+    pub fn recover(spool_dir: &Path) -> Result<Vec<Recovered>, SpoolError> {
+        let path = spool_dir.join("relaying");
+        let found = read_left(&path)?;
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(io_err("remove the relay journal", &path)(e))
+            }
+            _ => Ok(found),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -236,6 +233,30 @@ fn begin_line(id: &QueueId, message_id: Option<&str>) -> String {
     format!("B {id} {mid}\n")
 }
 
+/// Reads the journal a previous run left at `path` (none: nothing) and reports every message
+/// it began relaying and never answered.
+fn read_left(path: &Path) -> Result<Vec<Recovered>, SpoolError> {
+    let left = match File::open(path) {
+        Ok(f) => read_open(BufReader::new(f), path),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(io_err("read the relay journal", path)(e)),
+    };
+    let mut found = Vec::with_capacity(left.len());
+    for (id, message_id) in left {
+        tracing::warn!(
+            queue_id = %id,
+            "possible duplicate message_id={}: it was being relayed before its client got an answer when the gateway stopped; the client may have sent it again",
+            shown(message_id.as_deref())
+        );
+        found.push(Recovered {
+            id,
+            message_id,
+            kind: RecoveredKind::RelayedUnanswered,
+        });
+    }
+    Ok(found)
+}
+
 fn create_empty(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .create(true)
@@ -307,6 +328,23 @@ mod tests {
         drop(j);
         let (_, found) = RelayJournal::open(dir.path()).expect("third open");
         assert!(found.is_empty(), "reported once, then forgotten");
+    }
+
+    #[test]
+    fn without_relay_first_the_left_journal_is_reported_and_removed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(RelayJournal::recover(dir.path()).expect("none").is_empty());
+        assert!(!dir.path().join("relaying").exists(), "not created");
+        let (j, _) = RelayJournal::open(dir.path()).expect("open");
+        j.begin(&id(4), Some("<d@x>"), 100).expect("begin");
+        drop(j);
+        let found = RelayJournal::recover(dir.path()).expect("recover");
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            (found[0].id.clone(), found[0].kind),
+            (id(4), RecoveredKind::RelayedUnanswered)
+        );
+        assert!(!dir.path().join("relaying").exists(), "removed");
     }
 
     #[test]

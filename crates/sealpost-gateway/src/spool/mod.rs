@@ -10,7 +10,7 @@
 //! SPOOL/queue/ID.msg   one accepted message with ALL its copies; never changed once written
 //! SPOOL/queue/ID.state its delivery state (JSON), replaced atomically; absent = nothing yet
 //! SPOOL/corrupt/       entries and state files found damaged (never deleted by the spool)
-//! SPOOL/relaying       the relay journal of `relay_first` (see `RelayJournal`)
+//! SPOOL/relaying       the relay journal, only with `relay_first` (see `RelayJournal`)
 //! ```
 //!
 //! # Guarantees
@@ -331,14 +331,21 @@ impl Spool {
     /// is written, fsynced, in `queue/`, and the directory fsynced. `now` is the store time
     /// (seconds since the Unix epoch); the copies are due at once, once acknowledged.
     pub fn store(&self, e: NewEntry, now: u64) -> Result<QueueId, SpoolError> {
-        self.store_named(e, now, None)
+        self.store_named(e, now, None, now)
+    }
+
+    /// [`Spool::store`] for recipients moved out of an entry that arrived at `arrived`: the
+    /// new entry (fresh id) keeps that arrival time, so its `bounce_after` and the arrival
+    /// date of its delivery notification count from when the message came in.
+    pub fn store_moved(&self, e: NewEntry, now: u64, arrived: u64) -> Result<QueueId, SpoolError> {
+        self.store_named(e, now, None, arrived.min(now))
     }
 
     /// [`Spool::store`] under an id the caller chose (with [`QueueId::generate`]): how
     /// `relay_first` spools what the next hop did not take under the id its client is told.
     /// Fails, storing nothing, if an entry with that id exists.
     pub fn store_as(&self, id: &QueueId, e: NewEntry, now: u64) -> Result<(), SpoolError> {
-        self.store_named(e, now, Some(id)).map(|_| ())
+        self.store_named(e, now, Some(id), now).map(|_| ())
     }
 
     fn store_named(
@@ -346,12 +353,13 @@ impl Spool {
         e: NewEntry,
         now: u64,
         name: Option<&QueueId>,
+        created: u64,
     ) -> Result<QueueId, SpoolError> {
         if e.parts.is_empty() {
             return Err(SpoolError::NoParts);
         }
         let header = Header {
-            created: now,
+            created,
             mail_from: e.mail_from,
             message_id: e.message_id,
             received_from: e.received_from,
@@ -398,7 +406,7 @@ impl Spool {
             return Err(io_err("sync", &self.inner.queue)(e));
         }
         self.index()
-            .set(&id, now, &State::initial(header.parts.len()));
+            .set(&id, created, &State::initial(header.parts.len()));
         tracing::debug!(queue_id = %id, copies = header.parts.len(), "spooled");
         Ok(id)
     }
