@@ -261,7 +261,8 @@ async fn deliver_one(d: &Arc<Deliverer>, part: &PartRef) {
 
 /// Some recipients of a copy got it and others did not: those refused for good (or for too
 /// long) get a notification, those refused for now move to a new entry of their own (retried
-/// with backoff; `bounce_after` counts from now), and the copy is recorded as delivered.
+/// with backoff; `bounce_after` still counts from the message's arrival), and the copy is
+/// recorded as delivered.
 async fn split(
     d: &Arc<Deliverer>,
     part: &PartRef,
@@ -287,9 +288,9 @@ async fn split(
                 label: data.label.clone(),
             }],
         };
-        let spool = d.spool.clone();
+        let (spool, arrived) = (d.spool.clone(), data.created);
         let stored = blocking(move || {
-            let id = spool.store(entry, now)?;
+            let id = spool.store_moved(entry, now, arrived)?;
             spool.acknowledge(&id)?;
             let first = PartRef { id, part: 0 };
             spool.deferred(&first, now, &message, next)?;

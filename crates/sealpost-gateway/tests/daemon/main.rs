@@ -466,6 +466,52 @@ async fn a_hop_refusing_some_recipients_delays_or_bounces_only_those() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recipients_deferred_by_a_later_split_keep_the_arrival_time() {
+    if !sink_available() {
+        return;
+    }
+    let k = keys();
+    let spool = tempfile::tempdir().unwrap();
+    let clock = Arc::new(AtomicU64::new(START));
+    let hop = free_port(); // nothing listens yet: the whole copy is deferred
+    let g = Gateway::start(&k, hop, spool.path(), clock.clone()).await;
+    g.send(
+        "alice@acme.example",
+        &["carol@acme.example", "temp@acme.example"],
+        &mail("late split", ""),
+    )
+    .await
+    .expect("accepted");
+    eventually("a deferral", || {
+        g.queue().first().is_some_and(|e| e.parts[0].attempts >= 1)
+    })
+    .await;
+    // Two minutes later the hop is back: it takes carol@ and refuses temp@ for now, so temp@
+    // moves to an entry of its own, which still counts from the message's arrival.
+    let sink = start_sink_on(hop, &[]);
+    clock.fetch_add(120, Ordering::SeqCst);
+    eventually("carol's copy, temp@ on its own", || {
+        let q = g.queue();
+        sink.received().len() == 1
+            && q.len() == 1
+            && q[0].parts[0].recipients == ["temp@acme.example"]
+    })
+    .await;
+    assert_eq!(g.queue()[0].created, START, "the arrival, not the split");
+    // bounce_after (1 h) after the arrival, not after the split: the next failure gives up.
+    clock.store(START + 3600, Ordering::SeqCst);
+    eventually("temp@ bounced", || g.queue().is_empty()).await;
+    eventually("the DSN for temp@", || {
+        sink.received().iter().any(|r| {
+            let (m, d) = (&r.meta, &r.data);
+            m["mail_from"] == "<>" && String::from_utf8_lossy(d).contains("temp@acme.example")
+        })
+    })
+    .await;
+    g.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spooled_mail_survives_a_restart_and_is_delivered_when_the_hop_returns() {
     if !sink_available() {
         return;
