@@ -161,13 +161,14 @@ fn parse_one(item: &str) -> Option<Mailbox> {
 }
 
 /// The shape check for a typed address: the core's (`local@domain`, no spaces, controls or
-/// angle brackets) plus no list separators or quotes, and a domain with a dot between labels.
+/// angle brackets) plus no list separators, group colons or quotes (the characters the
+/// gateway refuses in a reply's address fields), and a domain with a dot between labels.
 pub fn valid_address(address: &str) -> bool {
     let Some((_, domain)) = address.rsplit_once('@') else {
         return false;
     };
     is_plausible_address(address)
-        && !address.contains([',', ';', '"', '(', ')', '[', ']', '\\'])
+        && !address.contains([',', ';', ':', '"', '(', ')', '[', ']', '\\'])
         && domain.contains('.')
         && domain.split('.').all(|label| !label.is_empty())
 }

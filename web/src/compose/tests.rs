@@ -162,6 +162,7 @@ fn forward_addresses_are_parsed_and_validated() {
         "<a@x.org> tail",
         "a@x..org",
         "x@y.org, bad",
+        "team:a@x.org",
     ] {
         assert!(
             matches!(parse_list(bad), Err(AddressError::Invalid(_))),
