@@ -58,6 +58,7 @@
 
 pub mod dsn;
 mod entry;
+mod error;
 mod id;
 mod index;
 mod journal;
@@ -70,6 +71,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde::Serialize;
 
+pub use error::SpoolError;
+use error::io_err;
 pub use id::{ParseQueueIdError, PartRef, QUEUE_ID_LEN, QueueId};
 pub use journal::{Finished, RelayJournal};
 pub use state::{PartStatus, Recovered, RecoveredKind};
@@ -173,68 +176,6 @@ pub struct PartSummary {
     pub last_error: Option<String>,
     /// Where it stands.
     pub state: PartStatus,
-}
-
-/// Errors of the spool's operations.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SpoolError {
-    /// A file operation failed.
-    #[error("cannot {action} {}: {source}", path.display())]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The file or directory.
-        path: PathBuf,
-        /// The cause.
-        source: io::Error,
-    },
-    /// Another process (a running gateway) holds the spool's lock.
-    #[error(
-        "the spool directory {} is in use by another gateway (its lock file {} is held)",
-        dir.display(),
-        lock.display()
-    )]
-    Locked {
-        /// The spool directory.
-        dir: PathBuf,
-        /// The lock file.
-        lock: PathBuf,
-    },
-    /// No such entry (delivered, deleted or never stored).
-    #[error("no spooled message {0}")]
-    NotFound(QueueId),
-    /// The entry has no such copy.
-    #[error("spooled message {} has no copy {}", .0.id, .0.part)]
-    NoSuchPart(PartRef),
-    /// The copy is being relayed already, or was delivered or bounced.
-    #[error("copy {0} is already being relayed or is finished")]
-    NotDue(PartRef),
-    /// The entry is damaged; it was moved to `corrupt/`.
-    #[error("spooled message {id} is damaged ({reason}); moved to {}", quarantined.display())]
-    Corrupt {
-        /// The entry.
-        id: QueueId,
-        /// What is wrong.
-        reason: String,
-        /// Where it now is.
-        quarantined: PathBuf,
-    },
-    /// An entry must have at least one copy.
-    #[error("a spool entry needs at least one copy")]
-    NoParts,
-    /// The operating system's random number generator failed.
-    #[error("the operating system's random number generator failed: {0}")]
-    Random(getrandom::Error),
-}
-
-/// Maps an I/O error to [`SpoolError::Io`] with what was done to which path.
-fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> SpoolError + 'a {
-    move |source| SpoolError::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 /// The exclusive lock of a spool directory; released when dropped (or when the process dies).
