@@ -18,7 +18,7 @@ export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 step "disk"
 # The whole run (debug and release builds, the wasm32 builds, the fuzz targets) needs about
 # NEED_GB of free disk on a cold target directory; a full disk shows up as a linker crash.
-NEED_GB=12
+NEED_GB=8
 mkdir -p target
 free_gb=$(df -Pk target | awk 'NR == 2 { printf "%d", $4 / 1048576 }')
 echo "free disk where target/ is: ${free_gb} GB (a cold run needs about ${NEED_GB} GB)"
