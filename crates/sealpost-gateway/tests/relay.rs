@@ -8,6 +8,7 @@
 //! fail (`scripts/smtp-sink.sh` installs the sink).
 
 use std::collections::HashSet;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use sealpost_gateway::relay::{HopSecurity, NextHop, Relay, RelayError};
@@ -383,6 +384,48 @@ async fn starttls_with_a_private_ca() {
         .unwrap_err();
     assert!(!e.permanent && e.code.is_none(), "{e}");
     assert_eq!(sink.received().len(), 2, "nothing sent in the clear");
+}
+
+#[tokio::test]
+async fn implicit_tls_with_a_private_ca() {
+    let certs = tempfile::tempdir().unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let implicit = Path::new("implicit");
+    let Some(sink) = start_sink_with(&[&cert, &key, implicit]) else {
+        return;
+    };
+    let url = format!("smtps://127.0.0.1:{}", sink.port);
+    let data = b"Subject: tls\r\n\r\nTLS from the first byte\r\n";
+    let to = rcpts(&["b@other.example", "c@other.example"]);
+    let mut hop = NextHop::parse(&url).unwrap();
+    hop.ca_file = Some(cert.clone());
+    hop.timeout = Duration::from_secs(10);
+    let relay = Relay::new(&hop).unwrap();
+    // Twice: the second copy goes over the pooled connection.
+    for _ in 0..2 {
+        relay
+            .send("a@acme.example", &to, data)
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+    }
+    let got = sink.received();
+    assert_eq!(got.len(), 2);
+    assert!(got.iter().all(|m| m.meta["tls"] == true && m.data == data));
+    assert_eq!(got[0].meta["peer"], got[1].meta["peer"], "one connection");
+
+    // Without the CA the certificate is not trusted: transient, and nothing is sent.
+    let mut hop = NextHop::parse(&url).unwrap();
+    hop.timeout = Duration::from_secs(10);
+    let e = Relay::new(&hop)
+        .unwrap()
+        .send("a@acme.example", &to, data)
+        .await
+        .unwrap_err();
+    assert!(!e.permanent && e.code.is_none(), "{e}");
+    assert_eq!(sink.received().len(), 2);
 }
 
 #[tokio::test]

@@ -17,6 +17,7 @@
 //! not authenticate to the next hop (no SMTP AUTH).
 
 mod pool;
+mod tls;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,7 +27,8 @@ use lettre::address::{Address, Envelope};
 use lettre::transport::smtp::client::{Certificate, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 
-use pool::{ConnectError, Pool};
+use pool::{ConnectError, Pool, Protection};
+use tls::ImplicitTls;
 
 /// How the connection to the next hop is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,15 +253,28 @@ impl Relay {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(RelayError::NoRuntime);
         }
-        let tls = match hop.security {
-            HopSecurity::Plain => None,
-            _ => Some(tls_parameters(hop)?),
+        let protection = match hop.security {
+            HopSecurity::Plain => Protection::Plain,
+            HopSecurity::StartTlsIfOffered | HopSecurity::StartTlsRequired => {
+                Protection::StartTls {
+                    params: tls_parameters(hop)?,
+                    required: hop.security == HopSecurity::StartTlsRequired,
+                }
+            }
+            HopSecurity::ImplicitTls => {
+                let extra = ca_pem(hop)?;
+                let tls = ImplicitTls::new(&hop.host, extra.as_deref()).map_err(|reason| {
+                    RelayError::Tls {
+                        hop: hop.describe(),
+                        reason,
+                    }
+                })?;
+                Protection::Implicit(tls)
+            }
         };
         let pool = Pool::new(
-            hop.host.clone(),
-            hop.port,
-            hop.security,
-            tls,
+            (hop.host.clone(), hop.port),
+            protection,
             ClientId::Domain(hop.helo_name.clone()),
             hop.timeout,
             usize::try_from(hop.max_connections).unwrap_or(usize::MAX),
@@ -392,6 +407,7 @@ impl Relay {
         let what = match e {
             ConnectError::Smtp(e) => return self.classify(&e),
             ConnectError::Io(e) => format!("cannot connect: {e}"),
+            ConnectError::Tls(e) => format!("TLS handshake failed: {e}"),
             ConnectError::TimedOut => format!("cannot connect within {:?}", self.inner.timeout),
         };
         SendError {
@@ -439,19 +455,31 @@ impl Relay {
     }
 }
 
-/// TLS parameters for the hop's host name, trusting the extra CA file when there is one.
+/// The hop's extra CA file (PEM), read and checked to hold a certificate, if it has one.
+fn ca_pem(hop: &NextHop) -> Result<Option<Vec<u8>>, RelayError> {
+    let Some(path) = &hop.ca_file else {
+        return Ok(None);
+    };
+    let ca_err = |reason: String| RelayError::CaFile {
+        path: path.display().to_string(),
+        reason,
+    };
+    let pem = std::fs::read(path).map_err(|e| ca_err(e.to_string()))?;
+    if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+        return Err(ca_err("no PEM certificate in it".into()));
+    }
+    Ok(Some(pem))
+}
+
+/// lettre's TLS parameters (for STARTTLS) for the hop's host name, trusting the extra CA file
+/// when there is one.
 fn tls_parameters(hop: &NextHop) -> Result<TlsParameters, RelayError> {
     let mut b = TlsParameters::builder(hop.host.clone());
-    if let Some(path) = &hop.ca_file {
-        let ca_err = |reason: String| RelayError::CaFile {
+    if let (Some(pem), Some(path)) = (ca_pem(hop)?, &hop.ca_file) {
+        let cert = Certificate::from_pem(&pem).map_err(|e| RelayError::CaFile {
             path: path.display().to_string(),
-            reason,
-        };
-        let pem = std::fs::read(path).map_err(|e| ca_err(e.to_string()))?;
-        if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
-            return Err(ca_err("no PEM certificate in it".into()));
-        }
-        let cert = Certificate::from_pem(&pem).map_err(|e| ca_err(e.to_string()))?;
+            reason: e.to_string(),
+        })?;
         b = b.add_root_certificate(cert);
     }
     b.build().map_err(|e| RelayError::Tls {

@@ -10,7 +10,7 @@
 //! [`CHECK_AFTER`] is reused without a NOOP (if the hop closed it meanwhile, the transaction
 //! fails as a transient error and the copy is retried like any other), one idle longer is
 //! checked with NOOP first, and one idle for [`IDLE_LIMIT`] is closed. Implicit TLS
-//! (`smtps://`) connections are opened by lettre itself (without `TCP_NODELAY`).
+//! (`smtps://`) runs over the same kind of socket (see `tls`).
 //!
 //! A connection whose transaction failed is never reused (lettre marks it broken and closes
 //! it); one dropped in the middle of a transaction (the caller's timeout) is simply closed.
@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 
-use super::HopSecurity;
+use super::tls::ImplicitTls;
 
 /// A pooled connection idle for less than this is reused without a NOOP first.
 pub const CHECK_AFTER: Duration = Duration::from_secs(2);
@@ -40,15 +40,30 @@ pub enum ConnectError {
     TimedOut,
     /// The greeting, EHLO or STARTTLS failed (lettre's error).
     Smtp(lettre::transport::smtp::Error),
+    /// The implicit-TLS handshake failed.
+    Tls(std::io::Error),
+}
+
+/// How the pool's connections are protected.
+pub enum Protection {
+    /// Plain SMTP.
+    Plain,
+    /// STARTTLS after the greeting: always (`required`), or when the hop offers it.
+    StartTls {
+        /// lettre's TLS settings for the upgrade.
+        params: TlsParameters,
+        /// Whether a hop that does not offer STARTTLS is an error.
+        required: bool,
+    },
+    /// TLS from the first byte.
+    Implicit(ImplicitTls),
 }
 
 /// Where and how to connect, and the idle connections.
 pub struct Pool {
     host: String,
     port: u16,
-    security: HopSecurity,
-    /// For STARTTLS and implicit TLS.
-    tls: Option<TlsParameters>,
+    protection: Protection,
     hello: ClientId,
     /// Bound on opening the TCP connection.
     connect_timeout: Duration,
@@ -59,12 +74,9 @@ pub struct Pool {
 
 impl Pool {
     /// A pool with no connection yet.
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
-        host: String,
-        port: u16,
-        security: HopSecurity,
-        tls: Option<TlsParameters>,
+        (host, port): (String, u16),
+        protection: Protection,
         hello: ClientId,
         connect_timeout: Duration,
         max_idle: usize,
@@ -72,8 +84,7 @@ impl Pool {
         Pool {
             host,
             port,
-            security,
-            tls,
+            protection,
             hello,
             connect_timeout,
             max_idle: max_idle.max(1),
@@ -130,17 +141,6 @@ impl Pool {
     }
 
     async fn connect(&self) -> Result<AsyncSmtpConnection, ConnectError> {
-        if self.security == HopSecurity::ImplicitTls {
-            return AsyncSmtpConnection::connect_tokio1(
-                (self.host.as_str(), self.port),
-                Some(self.connect_timeout),
-                &self.hello,
-                self.tls.clone(),
-                None,
-            )
-            .await
-            .map_err(ConnectError::Smtp);
-        }
         let tcp = tokio::time::timeout(
             self.connect_timeout,
             tokio::net::TcpStream::connect((self.host.as_str(), self.port)),
@@ -151,16 +151,24 @@ impl Pool {
         // The end-of-data marker is a small write of its own: without this it waits for the
         // ACK of the data before it (see the module docs).
         tcp.set_nodelay(true).map_err(ConnectError::Io)?;
-        let mut conn = AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello)
+        let stream = match &self.protection {
+            // The handshake is bounded like the TCP connection; the greeting and EHLO that
+            // follow are bounded by the caller's limit on the whole transaction.
+            Protection::Implicit(tls) => {
+                tokio::time::timeout(self.connect_timeout, tls.connect(tcp))
+                    .await
+                    .map_err(|_| ConnectError::TimedOut)?
+                    .map_err(ConnectError::Tls)?
+            }
+            _ => Box::new(tcp),
+        };
+        let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &self.hello)
             .await
             .map_err(ConnectError::Smtp)?;
-        let starttls = match self.security {
-            HopSecurity::StartTlsRequired => true,
-            HopSecurity::StartTlsIfOffered => conn.can_starttls(),
-            HopSecurity::Plain | HopSecurity::ImplicitTls => false,
-        };
-        if starttls && let Some(tls) = &self.tls {
-            conn.starttls(tls.clone(), &self.hello)
+        if let Protection::StartTls { params, required } = &self.protection
+            && (*required || conn.can_starttls())
+        {
+            conn.starttls(params.clone(), &self.hello)
                 .await
                 .map_err(ConnectError::Smtp)?;
         }
