@@ -146,6 +146,9 @@ pub struct OtpVerified {
     pub expires_at: u64,
     /// Seconds without use after which the session ends.
     pub idle_timeout: u64,
+    /// The key service's clock when it answered (absent from services before it was added).
+    #[serde(default)]
+    pub server_time: Option<u64>,
 }
 
 /// `POST /v1/rewrap`.
@@ -177,6 +180,9 @@ pub struct RewrapAnswer {
     pub message_id: String,
     /// The signed-in address.
     pub email: String,
+    /// The key service's clock when it answered (absent from services before it was added).
+    #[serde(default)]
+    pub server_time: Option<u64>,
 }
 
 /// An error answer's body.

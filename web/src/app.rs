@@ -429,6 +429,7 @@ pub fn verify_code(ctx: Ctx, code: String) {
         ctx.busy.set(false);
         match answer {
             Ok(verified) => {
+                browser::learn_server_time(verified.server_time);
                 let session = Session::from_verified(&verified, browser::now());
                 ctx.keep_session(&session);
                 ctx.session.set(Some(session));
@@ -518,7 +519,10 @@ pub async fn open_message(ctx: Ctx) {
     let answer: Result<RewrapAnswer, _> =
         net::post_json(&format!("{base}/v1/rewrap"), &body, Some(&session.token)).await;
     let answer = match answer {
-        Ok(a) => a,
+        Ok(a) => {
+            browser::learn_server_time(a.server_time);
+            a
+        }
         Err(e) => {
             match api::rewrap_failure(&e) {
                 RewrapFailure::Page(kind) => ctx.fail(kind),

@@ -5,7 +5,7 @@
 //! Nothing here decides anything: the decisions are in the plain modules
 //! ([`crate::session`], [`crate::rights`], [`crate::intake`]).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -23,9 +23,27 @@ fn document() -> web_sys::Document {
     window().document().expect("a window has a document")
 }
 
-/// Unix seconds now.
+/// How far the key service's clock is ahead of the browser's, as last learned.
+static CLOCK_OFFSET: AtomicI64 = AtomicI64::new(0);
+
+/// Unix seconds now on the key service's clock (the browser's clock until the service's
+/// first answer, see [`learn_server_time`]).
 pub fn now() -> u64 {
+    crate::session::service_now(local_now(), CLOCK_OFFSET.load(Ordering::Relaxed))
+}
+
+/// Unix seconds now on the browser's clock.
+fn local_now() -> u64 {
     (js_sys::Date::now() / 1000.0) as u64
+}
+
+/// Takes the key service's clock from an answer's `server_time` (an older service sends
+/// none: the browser's clock stays in use).
+pub fn learn_server_time(server_time: Option<u64>) {
+    if let Some(t) = server_time {
+        let offset = crate::session::clock_offset(t, local_now());
+        CLOCK_OFFSET.store(offset, Ordering::Relaxed);
+    }
 }
 
 /// Lets the browser paint and handle input before the next slice of work.

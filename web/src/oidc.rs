@@ -337,6 +337,7 @@ mod browser_side {
                     ctx.busy.set(false);
                     match answer {
                         Ok(verified) => {
+                            browser::learn_server_time(verified.server_time);
                             let session = Session::from_verified(&verified, browser::now());
                             ctx.keep_session(&session);
                             ctx.session.set(Some(session));

@@ -67,6 +67,21 @@ impl Session {
     }
 }
 
+/// How far the key service's clock is ahead of the browser's (negative: behind), from the
+/// service's `server_time` and the browser's clock when the answer arrived.
+pub fn clock_offset(server_time: u64, local: u64) -> i64 {
+    i64::try_from(server_time)
+        .unwrap_or(i64::MAX)
+        .saturating_sub(i64::try_from(local).unwrap_or(i64::MAX))
+}
+
+/// The key service's time now, from the browser's clock and the last learned offset. The
+/// portal counts session timeouts and a reply's lifetime on this clock, so a browser whose
+/// clock is wrong still seals replies the key service accepts.
+pub fn service_now(local: u64, offset: i64) -> u64 {
+    local.saturating_add_signed(offset)
+}
+
 /// The `sessionStorage` key for the sessions of `tenant` at the key service at `url`.
 pub fn storage_key(url: &str, tenant: &str) -> String {
     format!("sealpost.session:{}#{tenant}", normalize_url(url))
@@ -83,6 +98,7 @@ mod tests {
             email: "bob@example.org".into(),
             expires_at: 10_000,
             idle_timeout: 1800,
+            server_time: Some(1000),
         };
         let s = Session::from_verified(&v, 1000);
         assert!(s.is_live(1000) && s.is_live(2739));
@@ -101,5 +117,18 @@ mod tests {
             storage_key("http://k:1", "a"),
             storage_key("http://k:1", "b")
         );
+    }
+
+    #[test]
+    fn the_service_clock_from_a_wrong_browser_clock() {
+        // The browser is an hour behind, then ten minutes ahead.
+        let behind = clock_offset(1_800_003_600, 1_800_000_000);
+        assert_eq!(behind, 3600);
+        assert_eq!(service_now(1_800_000_100, behind), 1_800_003_700);
+        let ahead = clock_offset(1_800_000_000, 1_800_000_600);
+        assert_eq!(ahead, -600);
+        assert_eq!(service_now(1_800_000_600, ahead), 1_800_000_000);
+        assert_eq!(service_now(5, -600), 0, "never below zero");
+        assert_eq!(service_now(7, 0), 7);
     }
 }

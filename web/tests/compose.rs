@@ -134,6 +134,7 @@ fn opened(t: &Tenant, template: &Template, reply_url: Option<&str>) -> Opened {
         template: template.name.clone(),
         message_id: "00".repeat(16),
         email: "bob@example.org".into(),
+        server_time: None,
     };
     let original = Original::read(MAIL.as_bytes(), &answer, &info).unwrap();
     Opened {

@@ -48,6 +48,7 @@ pub(super) fn answer(template: &Template, expires: Option<u64>) -> RewrapAnswer 
         template: template.name.clone(),
         message_id: "00112233445566778899aabbccddeeff".into(),
         email: "bob@example.org".into(),
+        server_time: None,
     }
 }
 

@@ -184,6 +184,9 @@ pub struct SessionResponse {
     expires_at: i64,
     /// The session ends after this many seconds without use.
     idle_timeout: i64,
+    /// The key service's clock when it answered, Unix seconds: the portal counts the session's
+    /// timeouts and a reply's lifetime with it, not with the browser's clock.
+    server_time: i64,
 }
 
 impl From<SessionIssued> for SessionResponse {
@@ -193,6 +196,7 @@ impl From<SessionIssued> for SessionResponse {
             email: s.email,
             expires_at: s.expires_at,
             idle_timeout: s.idle_timeout,
+            server_time: s.server_time,
         }
     }
 }
@@ -249,6 +253,8 @@ pub struct RewrapResponse {
     message_id: String,
     /// The signed-in address.
     email: String,
+    /// The key service's clock when it answered, Unix seconds (see `SessionResponse`).
+    server_time: i64,
 }
 
 /// A right a recipient may have (schema only; the names are `sealpost_core::Right::name`).
@@ -275,6 +281,7 @@ impl From<Released> for RewrapResponse {
             template: r.template,
             message_id: r.message_id,
             email: r.email,
+            server_time: r.server_time,
         }
     }
 }

@@ -290,6 +290,7 @@ impl KeyService {
             template: lic.policy.template.clone(),
             message_id: header.message_id.to_hex(),
             email: recipient,
+            server_time: self.now(),
         })
     }
 

@@ -404,6 +404,7 @@ impl KeyService {
             email,
             expires_at: expires,
             idle_timeout: self.limits.session.idle_secs,
+            server_time: now,
         })
     }
 

@@ -41,6 +41,8 @@ pub struct SessionIssued {
     pub expires_at: i64,
     /// Idle timeout in seconds.
     pub idle_timeout: i64,
+    /// The service's clock when the session was opened, Unix seconds.
+    pub server_time: i64,
 }
 
 impl std::fmt::Debug for SessionIssued {
@@ -203,6 +205,7 @@ impl KeyService {
                 email: row.email,
                 expires_at: expires,
                 idle_timeout: self.limits.session.idle_secs,
+                server_time: now,
             });
         }
         let attempts = self.store.record_failed_attempt(&row.id).await?;

@@ -30,6 +30,8 @@ pub struct Released {
     pub message_id: String,
     /// The signed-in address.
     pub email: String,
+    /// The service's clock when it released the share, Unix seconds.
+    pub server_time: i64,
 }
 
 impl KeyService {
@@ -217,6 +219,7 @@ impl KeyService {
             template: lic.policy.template.clone(),
             message_id,
             email,
+            server_time: self.now(),
         })
     }
 }

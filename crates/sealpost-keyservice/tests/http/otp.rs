@@ -44,9 +44,14 @@ async fn recipient_signs_in_rewraps_and_decrypts(db: Db) {
     assert_eq!(session["email"], "bob@gmail.com");
     assert_eq!(session["expires_at"], T0 + 12 * 3600);
     assert_eq!(session["idle_timeout"], 1800);
+    assert_eq!(
+        session["server_time"], T0,
+        "the service's clock, for the portal"
+    );
     let token = session["session"].as_str().unwrap();
     assert!(token.starts_with("sps_"));
 
+    app.clock.advance(7);
     let c = client();
     let released = app
         .rewrap(Some(token), &env, &B64.encode(c.public_key().to_bytes()))
@@ -58,6 +63,7 @@ async fn recipient_signs_in_rewraps_and_decrypts(db: Db) {
     assert_eq!(released["template"], "Do-Not-Forward");
     assert_eq!(released["message_id"], message_id(&env));
     assert_eq!(released["email"], "bob@gmail.com");
+    assert_eq!(released["server_time"], T0 + 7);
     let sealed = B64
         .decode(released["sealed_share"].as_str().unwrap())
         .unwrap();
@@ -75,11 +81,11 @@ async fn recipient_signs_in_rewraps_and_decrypts(db: Db) {
         .map(|e| e["event"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["otp_sent", "otp_verified", "share_released"]);
-    for ev in &events {
+    for (ev, time) in events.iter().zip([T0, T0, T0 + 7]) {
         assert_eq!(ev["client_ip"], "192.0.2.10");
         assert_eq!(ev["email"], "bob@gmail.com");
         assert_eq!(ev["message_id"], message_id(&env));
-        assert!(ev["id"].is_i64() && ev["time"] == T0 && ev["detail"].is_string());
+        assert!(ev["id"].is_i64() && ev["time"] == time && ev["detail"].is_string());
     }
 }
 

@@ -55,10 +55,12 @@ async fn rewrap_refusals(db: Db) {
         .refused(400, "malformed_license");
 
     let stranger = LicenseSecretKey::generate(&mut ChaCha20Rng::from_seed([11; 32]));
+    // A session belongs to its tenant: for another tenant's message, known or not, it is no
+    // session (the portal learns of an unknown tenant earlier, from /v1/tenants/{id}).
     let foreign = app.seal_as("other.example", &stranger, &week, &["bob@gmail.com"], 12);
     app.rewrap(Some(&bob), &foreign, &key)
         .await
-        .refused(404, "unknown_tenant");
+        .refused(401, "not_signed_in");
     let unknown_key = app.seal_as("example.com", &stranger, &week, &["bob@gmail.com"], 13);
     app.rewrap(Some(&bob), &unknown_key, &key)
         .await
