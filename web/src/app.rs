@@ -171,6 +171,7 @@ impl Ctx {
 
 /// Mounts the portal on `<body>` and starts it.
 pub fn mount() {
+    browser::restore_clock();
     leptos::mount::mount_to_body(App);
     browser::mark_ready();
 }

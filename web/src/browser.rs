@@ -37,11 +37,28 @@ fn local_now() -> u64 {
     (js_sys::Date::now() / 1000.0) as u64
 }
 
+/// The `sessionStorage` key of the learned offset (kept for the tab, like its sessions).
+const CLOCK_KEY: &str = "sealpost.clock_offset";
+
 /// Takes the key service's clock from an answer's `server_time` (an older service sends
-/// none: the browser's clock stays in use).
+/// none: the browser's clock stays in use), and keeps the offset for the tab.
 pub fn learn_server_time(server_time: Option<u64>) {
     if let Some(t) = server_time {
         let offset = crate::session::clock_offset(t, local_now());
+        CLOCK_OFFSET.store(offset, Ordering::Relaxed);
+        if let Some(s) = storage() {
+            let _ = s.set_item(CLOCK_KEY, &offset.to_string());
+        }
+    }
+}
+
+/// After a reload: the offset learned earlier in this tab, so that stored sessions are judged
+/// on the service's clock before its next answer.
+pub fn restore_clock() {
+    let kept = storage()
+        .and_then(|s| s.get_item(CLOCK_KEY).ok().flatten())
+        .and_then(|v| v.parse::<i64>().ok());
+    if let Some(offset) = kept {
         CLOCK_OFFSET.store(offset, Ordering::Relaxed);
     }
 }
