@@ -114,7 +114,8 @@ say "tenant and data directory in $WORK; sealpost serve on $URL"
 "$SEALPOST" tenant init --dir "$WORK/tenant" --domain example.com --name "Example Corp" \
   --key-service-url "$URL" --portal-url "$URL/" --show-subject \
   --reply-url "$REPLY_URL" --transport-decryption >/dev/null
-# A template that expires two seconds after sealing, for the expired-message test.
+# A template that expires two seconds after sealing, for the expired-message test, and one
+# that expires after a week, for the reply from a browser with a wrong clock.
 sed -i '/^templates = \[\]$/d' "$WORK/tenant/tenant.toml"
 cat >>"$WORK/tenant/tenant.toml" <<'TOML'
 
@@ -122,6 +123,11 @@ cat >>"$WORK/tenant/tenant.toml" <<'TOML'
 name = "Expires-Fast"
 rights = ["view", "reply", "reply_all", "forward", "print", "copy", "export"]
 expires_after_secs = 2
+
+[[templates]]
+name = "Week"
+rights = ["view", "reply", "reply_all"]
+expires_after_secs = 604800
 TOML
 # The test OpenID provider (tests/oidc/provider.mjs), sending browsers back to the portal.
 say "test OpenID provider on 127.0.0.1:$OIDC_PORT"

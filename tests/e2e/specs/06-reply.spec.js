@@ -3,7 +3,8 @@
 // endpoint has the key service authorize it, counter-signs it and sends it on; the original
 // sender (inside the organization) receives it decrypted by transport decryption, threaded
 // under the original; reply-all reaches everyone allowed; Do-Not-Forward offers no Forward and
-// a forged forward is refused and audited.
+// a forged forward is refused and audited; a browser whose clock is wrong still answers a
+// message that expires (the reply's lifetime is counted on the key service's clock).
 const crypto = require('node:crypto');
 const { test, expect } = require('@playwright/test');
 const S = require('../lib/sealpost');
@@ -158,4 +159,25 @@ test('Do-Not-Forward offers no Forward, and a forged forward is refused and audi
   const refused = JSON.stringify(audit);
   expect(refused).toContain('reply_refused');
   expect(refused).toContain('right_not_granted');
+});
+
+test('a browser whose clock is two hours ahead still answers a message that expires', async ({ context }) => {
+  // Every page of this context sees Date.now() two hours in the future. The reply keeps the
+  // original's lifetime counted from now, which the key service checks against its own clock
+  // (5 minutes either way): the portal must count on the service's clock, not this one.
+  await context.addInitScript(() => {
+    const real = Date.now.bind(Date);
+    Date.now = () => real() + 2 * 3600 * 1000;
+  });
+  const { portal } = await openAsBob(context, { template: 'Week', subject: 'Clock check' });
+  await portal.getByRole('button', { name: 'Reply', exact: true }).click();
+  const secret = `Answer from a wrong clock ${crypto.randomBytes(8).toString('hex')}`;
+  await portal.locator('#compose-body').fill(secret);
+  const [response] = await Promise.all([
+    portal.waitForResponse((r) => REPLIES.test(r.url()) && r.request().method() === 'POST'),
+    portal.getByRole('button', { name: 'Send' }).click(),
+  ]);
+  expect(response.status()).toBe(202);
+  await expect(portal.getByTestId('compose-success')).toBeVisible();
+  await S.waitForDelivery('alice@example.com', (raw) => raw.includes(secret));
 });
