@@ -110,6 +110,44 @@ pub(crate) fn seal_unsigned(
     plaintext: &[u8],
     rng: &mut impl CryptoRng,
 ) -> Result<Vec<u8>, SealError> {
+    let mut sealing = begin_unsigned(ids, policy, subject, now, plaintext.len(), rng)?;
+    sealing.update(plaintext)?;
+    sealing.finish()
+}
+
+/// An envelope being sealed: everything before the payload written, the payload encrypted as
+/// its plaintext is handed over ([`Sealing::update`]), the signature left to the caller.
+pub(crate) struct Sealing {
+    out: Vec<u8>,
+    enc: Encryptor,
+}
+
+impl Sealing {
+    /// Encrypts the next part of the plaintext.
+    pub(crate) fn update(&mut self, part: &[u8]) -> Result<(), SealError> {
+        self.enc
+            .update(part, &mut self.out)
+            .map_err(|_| SealError::TooLarge)
+    }
+
+    /// The envelope without its signature (the caller appends 64 bytes).
+    pub(crate) fn finish(self) -> Result<Vec<u8>, SealError> {
+        let Sealing { mut out, enc } = self;
+        enc.finish(&mut out).map_err(|_| SealError::TooLarge)?;
+        Ok(out)
+    }
+}
+
+/// Starts sealing an envelope whose plaintext is `plaintext_len` bytes (the length sizes the
+/// output buffer only; the payload's encoding does not depend on it).
+pub(crate) fn begin_unsigned(
+    ids: &HeaderIds<'_>,
+    policy: &Policy,
+    subject: Option<&str>,
+    now: u64,
+    plaintext_len: usize,
+    rng: &mut impl CryptoRng,
+) -> Result<Sealing, SealError> {
     policy.check()?;
     let header = Header {
         message_id: MessageId::random(rng),
@@ -140,7 +178,7 @@ pub(crate) fn seal_unsigned(
     );
     let key = content_key(&share_a, &share_b, &header.message_id);
 
-    let payload_len = Encryptor::ciphertext_len(plaintext.len() as u64) as usize;
+    let payload_len = Encryptor::ciphertext_len(plaintext_len as u64) as usize;
     let mut out = Vec::with_capacity(
         MAGIC.len()
             + 1
@@ -159,11 +197,8 @@ pub(crate) fn seal_unsigned(
     out.extend_from_slice(&share_a[..]);
     out.extend_from_slice(&(license.len() as u32).to_be_bytes());
     out.extend_from_slice(&license);
-    let mut enc = Encryptor::new(&key, &hash, rng);
-    enc.update(plaintext, &mut out)
-        .map_err(|_| SealError::TooLarge)?;
-    enc.finish(&mut out).map_err(|_| SealError::TooLarge)?;
-    Ok(out)
+    let enc = Encryptor::new(&key, &hash, rng);
+    Ok(Sealing { out, enc })
 }
 
 /// A parsed envelope, borrowing the bytes it was read from.

@@ -50,4 +50,6 @@ pub use header::{Header, MessageId};
 pub use keys::{KeyId, LicensePublicKey, LicenseSecretKey, SigningKey, VerifyingKey};
 pub use license::License;
 pub use policy::{Policy, Right, Rights, Template};
-pub use submission::{CountersignError, SubmissionSealer, countersign, seal_submission};
+pub use submission::{
+    CountersignError, SubmissionSealer, SubmissionSealing, countersign, seal_submission,
+};

@@ -15,7 +15,7 @@
 use rand_core::CryptoRng;
 use sha2::{Digest, Sha256};
 
-use crate::envelope::{Envelope, HeaderIds, SIGNATURE_LEN, seal_unsigned};
+use crate::envelope::{Envelope, HeaderIds, SIGNATURE_LEN, Sealing, begin_unsigned};
 use crate::error::{ParseError, SealError};
 use crate::keys::{KeyId, LicensePublicKey, SigningKey};
 use crate::policy::Policy;
@@ -41,15 +41,48 @@ pub fn seal_submission(
     plaintext: &[u8],
     rng: &mut impl CryptoRng,
 ) -> Result<Vec<u8>, SealError> {
-    let ids = HeaderIds {
-        tenant_id: sealer.tenant_id,
-        key_service_url: sealer.key_service_url,
-        license_key: sealer.license_key,
-        signing_key_id: sealer.signing_key_id,
-    };
-    let mut out = seal_unsigned(&ids, policy, subject, now, plaintext, rng)?;
-    out.extend_from_slice(&[0u8; SIGNATURE_LEN]);
-    Ok(out)
+    let mut sealing = SubmissionSealing::start(sealer, policy, subject, now, plaintext.len(), rng)?;
+    sealing.update(plaintext)?;
+    sealing.finish()
+}
+
+/// A submission sealed a part at a time, so that a browser can yield between parts and stay
+/// responsive while a large reply is encrypted: [`SubmissionSealing::start`], then
+/// [`SubmissionSealing::update`] with the plaintext in parts of any size, in order, then
+/// [`SubmissionSealing::finish`]. The result is byte for byte what [`seal_submission`] makes
+/// from the same inputs and the same randomness.
+pub struct SubmissionSealing(Sealing);
+
+impl SubmissionSealing {
+    /// Starts sealing a plaintext of `plaintext_len` bytes (used only to size the output).
+    pub fn start(
+        sealer: &SubmissionSealer<'_>,
+        policy: &Policy,
+        subject: Option<&str>,
+        now: u64,
+        plaintext_len: usize,
+        rng: &mut impl CryptoRng,
+    ) -> Result<SubmissionSealing, SealError> {
+        let ids = HeaderIds {
+            tenant_id: sealer.tenant_id,
+            key_service_url: sealer.key_service_url,
+            license_key: sealer.license_key,
+            signing_key_id: sealer.signing_key_id,
+        };
+        begin_unsigned(&ids, policy, subject, now, plaintext_len, rng).map(SubmissionSealing)
+    }
+
+    /// Encrypts the next part of the plaintext.
+    pub fn update(&mut self, part: &[u8]) -> Result<(), SealError> {
+        self.0.update(part)
+    }
+
+    /// The submission: the envelope with its signature field zero.
+    pub fn finish(self) -> Result<Vec<u8>, SealError> {
+        let mut out = self.0.finish()?;
+        out.extend_from_slice(&[0u8; SIGNATURE_LEN]);
+        Ok(out)
+    }
 }
 
 /// Why a submission was not counter-signed.

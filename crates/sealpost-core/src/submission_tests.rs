@@ -136,3 +136,49 @@ fn a_tampered_submission_signed_afterwards_still_fails_the_license_or_payload() 
     let signed = countersign(&sub, &t.signing).unwrap();
     assert_eq!(open(&t, &signed), Err(OpenError::Damaged));
 }
+
+#[test]
+fn sealed_in_parts_equals_sealed_at_once() {
+    let t = tenant(6);
+    let pk = t.license.public_key();
+    let sealer = SubmissionSealer {
+        tenant_id: "example.com",
+        key_service_url: "https://keys.example.com",
+        license_key: &pk,
+        signing_key_id: t.signing.verifying_key().key_id(),
+    };
+    // Several payload chunks and a partial one, handed over in parts that straddle them.
+    let plaintext: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let mut rng = ChaCha20Rng::from_seed([7; 32]);
+    let at_once = seal_submission(
+        &sealer,
+        &policy(),
+        None,
+        1_800_000_000,
+        &plaintext,
+        &mut rng,
+    )
+    .unwrap();
+    for sizes in [
+        &[1usize, 4095, 65_536, 70_000][..],
+        &[300_000],
+        &[0, 100_000, 0],
+    ] {
+        let mut rng = ChaCha20Rng::from_seed([7; 32]);
+        let mut sealing =
+            // A wrong length only sizes the output buffer.
+            SubmissionSealing::start(&sealer, &policy(), None, 1_800_000_000, 12, &mut rng)
+                .unwrap();
+        let mut rest = &plaintext[..];
+        for &n in sizes {
+            let (part, after) = rest.split_at(n.min(rest.len()));
+            sealing.update(part).unwrap();
+            rest = after;
+        }
+        sealing.update(rest).unwrap();
+        let in_parts = sealing.finish().unwrap();
+        assert!(in_parts == at_once, "parts {sizes:?}");
+    }
+    let signed = countersign(&at_once, &t.signing).unwrap();
+    assert_eq!(open(&t, &signed).unwrap(), plaintext);
+}

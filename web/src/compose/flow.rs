@@ -3,7 +3,8 @@
 //!
 //! Each decision is a call into the plain modules of [`crate::compose`]; this module only
 //! moves values between them, the app's signals ([`Ctx`]), the browser's CSPRNG and `fetch`.
-//! The message is built and sealed here, in memory; what `fetch` sends is the sealed envelope,
+//! The message is built and sealed here, in memory (1 MiB at a time, the browser painting and
+//! handling input in between); what `fetch` sends is the sealed envelope,
 //! the original envelope as it arrived, the addresses and the threading ids. Nothing is
 //! logged.
 
@@ -119,6 +120,19 @@ pub fn send(ctx: Ctx) {
     });
 }
 
+/// Feeds `plaintext` to `sealing` a part at a time, yielding to the browser between parts.
+async fn seal_in_parts(
+    sealing: Result<submit::Sealing, submit::SealProblem>,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, submit::SealProblem> {
+    let mut sealing = sealing?;
+    for part in plaintext.chunks(submit::SEAL_PART) {
+        sealing.update(part)?;
+        browser::next_tick().await;
+    }
+    sealing.finish()
+}
+
 async fn send_draft(ctx: Ctx) -> Status {
     let problem = |text: String| Status::Problem(text);
     let (Some(draft), Some(original), Some(tenant), Some(envelope)) = (
@@ -173,15 +187,19 @@ async fn send_draft(ctx: Ctx) -> Status {
     let policy = submit::policy(&original, &session.email, &recipients, now);
     let subject = submit::header_subject(&original, &draft.subject);
     drop(draft);
-    let sealed = submit::seal(
-        &original,
-        &tenant,
-        &policy,
-        subject.as_deref(),
-        now,
+    let sealed = seal_in_parts(
+        submit::start_seal(
+            &original,
+            &tenant,
+            &policy,
+            subject.as_deref(),
+            now,
+            built.bytes.len(),
+            &mut rng(),
+        ),
         &built.bytes,
-        &mut rng(),
-    );
+    )
+    .await;
     let threading = built.threading.clone();
     drop(built);
     let envelope_b64 = match sealed {

@@ -14,7 +14,7 @@
 //! - [`message`]: the RFC 5322 message, built with `mail-builder` (From, To, Cc, Subject,
 //!   Date, a random Message-ID, In-Reply-To, References, bodies, attachments);
 //! - [`submit`]: the reply's policy (contract step 3), the submission sealed with
-//!   `sealpost_core::seal_submission` to the tenant's active license key, the JSON for the
+//!   `sealpost_core::SubmissionSealing` to the tenant's active license key, the JSON for the
 //!   gateway's `POST /v1/replies`, and what each answer means for the person.
 //!
 //! On `wasm32` only, `flow` runs these steps from the composer page (seal, then send, with

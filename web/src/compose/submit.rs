@@ -1,7 +1,8 @@
 //! Sealing the reply and talking to the gateway's reply endpoint (`POST {reply_url}/v1/replies`,
 //! docs/portal.md "Replying"): the reply's policy, the submission sealed with
-//! `sealpost_core::seal_submission` to the organization's active license key, the request and
-//! answer bodies, and what each answer means for the person.
+//! `sealpost_core::SubmissionSealing` to the organization's active license key (in parts, so
+//! the caller can yield to the browser between them), the request and answer bodies, and what
+//! each answer means for the person.
 //!
 //! The policy follows the original's (contract, step 3): the same template and rights, the
 //! signed-in address as sender, To ∪ Cc as recipients, and — when the original expires — the
@@ -10,7 +11,7 @@
 
 use rand_core::CryptoRng;
 use sealpost_core::policy::normalize_address;
-use sealpost_core::{KeyId, LicensePublicKey, Policy, Right, SubmissionSealer, seal_submission};
+use sealpost_core::{KeyId, LicensePublicKey, Policy, Right, SubmissionSealer, SubmissionSealing};
 use serde::{Deserialize, Serialize};
 
 use super::Kind;
@@ -103,7 +104,55 @@ pub fn tenant_keys(tenant: &TenantInfo) -> Result<(LicensePublicKey, KeyId), Sea
     Ok((license, signing))
 }
 
-/// Seals `plaintext` as a submission of the original's tenant under `policy`.
+/// The composer hands the plaintext to the sealing in parts of this size, letting the browser
+/// paint and handle input between them (about a second of work for the largest reply, in
+/// WebAssembly, would otherwise freeze the tab).
+pub const SEAL_PART: usize = 1 << 20;
+
+/// Starts sealing a plaintext of `len` bytes as a submission of the original's tenant under
+/// `policy`: then [`Sealing::update`] with its parts in order, and [`Sealing::finish`].
+pub fn start_seal(
+    original: &Original,
+    tenant: &TenantInfo,
+    policy: &Policy,
+    subject: Option<&str>,
+    now: u64,
+    len: usize,
+    rng: &mut impl CryptoRng,
+) -> Result<Sealing, SealProblem> {
+    let (license_key, signing_key_id) = tenant_keys(tenant)?;
+    let sealer = SubmissionSealer {
+        tenant_id: &original.tenant_id,
+        key_service_url: &original.key_service_url,
+        license_key: &license_key,
+        signing_key_id,
+    };
+    SubmissionSealing::start(&sealer, policy, subject, now, len, rng)
+        .map(Sealing)
+        .map_err(|e| SealProblem::Seal(e.to_string()))
+}
+
+/// A reply being sealed ([`start_seal`]).
+pub struct Sealing(SubmissionSealing);
+
+impl Sealing {
+    /// Encrypts the next part of the plaintext.
+    pub fn update(&mut self, part: &[u8]) -> Result<(), SealProblem> {
+        self.0
+            .update(part)
+            .map_err(|e| SealProblem::Seal(e.to_string()))
+    }
+
+    /// The sealed submission.
+    pub fn finish(self) -> Result<Vec<u8>, SealProblem> {
+        self.0
+            .finish()
+            .map_err(|e| SealProblem::Seal(e.to_string()))
+    }
+}
+
+/// Seals `plaintext` at once as a submission of the original's tenant under `policy` (what
+/// [`start_seal`] and its parts make, in one call).
 pub fn seal(
     original: &Original,
     tenant: &TenantInfo,
@@ -113,15 +162,9 @@ pub fn seal(
     plaintext: &[u8],
     rng: &mut impl CryptoRng,
 ) -> Result<Vec<u8>, SealProblem> {
-    let (license_key, signing_key_id) = tenant_keys(tenant)?;
-    let sealer = SubmissionSealer {
-        tenant_id: &original.tenant_id,
-        key_service_url: &original.key_service_url,
-        license_key: &license_key,
-        signing_key_id,
-    };
-    seal_submission(&sealer, policy, subject, now, plaintext, rng)
-        .map_err(|e| SealProblem::Seal(e.to_string()))
+    let mut sealing = start_seal(original, tenant, policy, subject, now, plaintext.len(), rng)?;
+    sealing.update(plaintext)?;
+    sealing.finish()
 }
 
 /// `original` of the request: the whole original envelope, base64, so that the gateway can
