@@ -206,6 +206,8 @@ mod browser_side {
         listener: Option<WindowListenerHandle>,
         timer: Option<IntervalHandle>,
         done: bool,
+        /// The watch saw the popup closed once (a cancel is concluded on the next look).
+        seen_closed: bool,
     }
 
     type Shared = Rc<RefCell<Pending>>;
@@ -234,6 +236,7 @@ mod browser_side {
             listener: None,
             timer: None,
             done: false,
+            seen_closed: false,
         }));
         let name = provider.display_name.clone();
         watch(ctx, &pending, &base, &name);
@@ -297,7 +300,12 @@ mod browser_side {
             move || {
                 let popup = p.borrow().popup.clone();
                 if popup.closed().unwrap_or(true) {
-                    end(ctx, &p, Some(cancelled(&n, None)));
+                    // The redirect page posts its message and closes itself at once: the
+                    // message may still be queued behind this tick. Only a popup found closed
+                    // twice, 400 ms apart, with no answer in between, was cancelled.
+                    if std::mem::replace(&mut p.borrow_mut().seen_closed, true) {
+                        end(ctx, &p, Some(cancelled(&n, None)));
+                    }
                     return;
                 }
                 // Readable only once the popup is back on our origin (else it throws).
