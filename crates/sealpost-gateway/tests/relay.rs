@@ -8,7 +8,7 @@
 //! fail (`scripts/smtp-sink.sh` installs the sink).
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use sealpost_gateway::relay::{HopSecurity, NextHop, Relay, RelayError};
@@ -345,13 +345,20 @@ fn next_hop_urls() {
     }
 }
 
-#[tokio::test]
-async fn starttls_with_a_private_ca() {
+/// A self-signed certificate for 127.0.0.1 (its own CA) and its key, as PEM files in a
+/// directory that lives as long as the first value.
+fn certificate_for_loopback() -> (tempfile::TempDir, PathBuf, PathBuf) {
     let certs = tempfile::tempdir().unwrap();
     let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
     let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
     std::fs::write(&cert, certified.cert.pem()).unwrap();
     std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    (certs, cert, key)
+}
+
+#[tokio::test]
+async fn starttls_with_a_private_ca() {
+    let (_certs, cert, key) = certificate_for_loopback();
     let Some(sink) = start_sink_with(&[&cert, &key]) else {
         return;
     };
@@ -388,11 +395,7 @@ async fn starttls_with_a_private_ca() {
 
 #[tokio::test]
 async fn implicit_tls_with_a_private_ca() {
-    let certs = tempfile::tempdir().unwrap();
-    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
-    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
-    std::fs::write(&cert, certified.cert.pem()).unwrap();
-    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let (_certs, cert, key) = certificate_for_loopback();
     let implicit = Path::new("implicit");
     let Some(sink) = start_sink_with(&[&cert, &key, implicit]) else {
         return;
