@@ -8,7 +8,8 @@
 #   SEALPOST_BIN=/path/to/sealpost bench/rewrap.sh   # measure that binary (no build of it)
 #   PG_SOCKET=/tmp/sealpost-test-pg bench/rewrap.sh postgres  # the service reaches PostgreSQL
 #       over the cluster's Unix socket in that directory instead of TCP on 127.0.0.1
-#   MAX_CONNECTIONS=4 bench/rewrap.sh  # the service's database pool size (default 16)
+#   MAX_CONNECTIONS=4 bench/rewrap.sh  # the service's database pool size (default: the
+#       service's own, two per core within 4-16)
 #
 # For each backend: a fresh tenant (`sealpost tenant init`), `sealpost serve` on a free
 # loopback port with a temporary data directory (SQLite) or a fresh database on the private

@@ -79,10 +79,12 @@ install_tools() {
   if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION" \
     || ! have wasm-bindgen-test-runner; then
     wait_for_other_install wasm-bindgen-cli
-    if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION"; then
-      # No --locked: the crate's lockfile pins a crate the registry does not have.
+    if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION" \
+      || ! have wasm-bindgen-test-runner; then
+      # No --locked: the crate's lockfile pins a crate the registry does not have. --force:
+      # a missing test runner beside a wasm-bindgen of the right version is reinstalled too.
       say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (takes about 3 minutes)"
-      cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+      cargo install --force wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
     fi
   fi
   if ! "$BINARYEN_PREFIX/node_modules/.bin/wasm-opt" --version 2>/dev/null | grep -q "version ${BINARYEN_VERSION%%.*}"; then

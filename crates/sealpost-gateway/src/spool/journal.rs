@@ -13,8 +13,9 @@
 //! [`RelayJournal::open`] reads what the previous run left: every `B` without its `E` is
 //! logged as `possible duplicate message_id=…` (WARN) and returned; then the file starts
 //! empty. With `relay_first` off the gateway only calls [`RelayJournal::recover`], which
-//! reports the same and removes the file (so a spool that never relays first has none). While running, a begun message whose client never got its answer (the 250 could not
-//! be written) is reported the same way after [`super::ACK_GRACE_SECS`]; the file is rewritten
+//! reports the same and removes the file (so a spool that never relays first has none).
+//! While running, a begun message whose client never got its answer (the 250 could not be
+//! written) is reported the same way after [`super::ACK_GRACE_SECS`]; the file is rewritten
 //! with only the open messages once it passes [`ROTATE_AT`] bytes.
 //!
 //! This module does not relay, and holds no message content (only queue ids and Message-IDs).
